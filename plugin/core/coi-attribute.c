@@ -1,0 +1,286 @@
+/* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
+
+#include "lib.h"
+#include "str.h"
+#include "istream.h"
+#include "mail-storage-private.h"
+#include "mail-namespace.h"
+#include "mailbox-attribute.h"
+#include "coi-user.h"
+#include "coi-plugin.h"
+
+#define COI_SERVER_KEY(key) MAILBOX_ATTRIBUTE_PREFIX_DOVECOT_PVT_SERVER key
+
+/* Reads a client-supplied value (a string or, for literals, a stream) into
+   *str_r, NULL for NIL. Returns 1 when read, 0 when the value cannot be a
+   valid configuration value (too long, or contains NUL), -1 on a read
+   error. Reading stops after COI_CONFIG_VALUE_MAX_LEN octets. */
+static int
+coi_attribute_value_read(struct mailbox *box,
+			 const struct mail_attribute_value *value,
+			 const char **str_r)
+{
+	const unsigned char *data;
+	size_t size;
+	string_t *str;
+	bool valid = TRUE;
+
+	*str_r = NULL;
+	if (value->value_stream == NULL) {
+		if (value->value != NULL &&
+		    strlen(value->value) > COI_CONFIG_VALUE_MAX_LEN)
+			return 0;
+		*str_r = value->value;
+		return 1;
+	}
+
+	str = t_str_new(COI_CONFIG_VALUE_MAX_LEN + 1);
+	i_stream_seek(value->value_stream, 0);
+	while (i_stream_read_more(value->value_stream, &data, &size) > 0) {
+		if (str_len(str) + size > COI_CONFIG_VALUE_MAX_LEN ||
+		    memchr(data, '\0', size) != NULL) {
+			valid = FALSE;
+			break;
+		}
+		str_append_data(str, data, size);
+		i_stream_skip(value->value_stream, size);
+	}
+	if (value->value_stream->stream_errno != 0) {
+		mail_storage_set_critical(box->storage,
+			"coi: read(%s) failed: %s",
+			i_stream_get_name(value->value_stream),
+			i_stream_get_error(value->value_stream));
+		return -1;
+	}
+	if (valid && !value->value_stream->eof)
+		valid = FALSE;
+	/* lib-storage reads the stream again to store it */
+	i_stream_seek(value->value_stream, 0);
+	if (!valid)
+		return 0;
+	*str_r = str_c(str);
+	return 1;
+}
+
+static struct coi_user *
+coi_attribute_get_user(struct mailbox *box)
+{
+	struct mail_user *user = mailbox_list_get_user(box->list);
+
+	if (!coi_user_has_plugin(user))
+		return NULL;
+	return COI_USER_CONTEXT(user);
+}
+
+static int
+coi_attribute_ensure_failed(struct mailbox *box, const char *error)
+{
+	e_error(box->event, "coi: %s", error);
+	mail_storage_set_internal_error(box->storage);
+	return -1;
+}
+
+static int
+coi_attribute_enabled_set(struct mailbox_transaction_context *t,
+			  const char *key ATTR_UNUSED,
+			  const struct mail_attribute_value *value)
+{
+	struct coi_user *cuser = coi_attribute_get_user(t->box);
+	const char *str, *error;
+	bool enabled;
+	int ret;
+
+	if (cuser == NULL)
+		return 0;
+	if ((ret = coi_attribute_value_read(t->box, value, &str)) < 0)
+		return -1;
+	if (ret == 0 || coi_config_parse_enabled(str, &enabled) < 0) {
+		mail_storage_set_error(t->box->storage, MAIL_ERROR_PARAMS,
+				       COI_ENABLED_INVALID_ERROR);
+		return -1;
+	}
+	if (enabled && coi_mailboxes_ensure_enabled(cuser, &error) < 0)
+		return coi_attribute_ensure_failed(t->box, error);
+	return 0;
+}
+
+static int
+coi_attribute_message_filter_set(struct mailbox_transaction_context *t,
+				 const char *key ATTR_UNUSED,
+				 const struct mail_attribute_value *value)
+{
+	struct coi_user *cuser = coi_attribute_get_user(t->box);
+	enum coi_message_filter filter;
+	const char *str, *error;
+	int ret;
+
+	if (cuser == NULL)
+		return 0;
+	if ((ret = coi_attribute_value_read(t->box, value, &str)) < 0)
+		return -1;
+	if (ret == 0 || coi_config_parse_message_filter(str, &filter) < 0) {
+		mail_storage_set_error(t->box->storage, MAIL_ERROR_PARAMS,
+				       COI_MESSAGE_FILTER_INVALID_ERROR);
+		return -1;
+	}
+	if (filter != COI_MESSAGE_FILTER_NONE &&
+	    coi_mailbox_ensure(cuser, cuser->chats_vname, TRUE, &error) < 0)
+		return coi_attribute_ensure_failed(t->box, error);
+	return 0;
+}
+
+static int
+coi_attribute_mailbox_root_get(struct mailbox *box,
+			       const char *key ATTR_UNUSED,
+			       struct mail_attribute_value *value_r)
+{
+	struct coi_user *cuser = coi_attribute_get_user(box);
+
+	if (cuser == NULL)
+		return 0;
+	value_r->value = cuser->mailbox_root;
+	return 1;
+}
+
+static int
+coi_attribute_mailbox_root_set(struct mailbox_transaction_context *t,
+			       const char *key ATTR_UNUSED,
+			       const struct mail_attribute_value *value ATTR_UNUSED)
+{
+	if (coi_attribute_get_user(t->box) == NULL)
+		return 0;
+	mail_storage_set_error(t->box->storage, MAIL_ERROR_PARAMS,
+			       COI_MAILBOX_ROOT_READONLY_ERROR);
+	return -1;
+}
+
+static const struct mailbox_attribute_internal coi_attributes[] = {
+	{
+		.type = MAIL_ATTRIBUTE_TYPE_PRIVATE,
+		.key = COI_SERVER_KEY(COI_ATTR_ENABLED),
+		.rank = MAIL_ATTRIBUTE_INTERNAL_RANK_DEFAULT,
+		.flags = MAIL_ATTRIBUTE_INTERNAL_FLAG_VALIDATED,
+		.set = coi_attribute_enabled_set,
+	},
+	{
+		.type = MAIL_ATTRIBUTE_TYPE_PRIVATE,
+		.key = COI_SERVER_KEY(COI_ATTR_MAILBOX_ROOT),
+		/* OVERRIDE, not AUTHORITY: users without the plugin keep
+		   plain Dovecot behaviour for this key. */
+		.rank = MAIL_ATTRIBUTE_INTERNAL_RANK_OVERRIDE,
+		.flags = MAIL_ATTRIBUTE_INTERNAL_FLAG_VALIDATED,
+		.get = coi_attribute_mailbox_root_get,
+		.set = coi_attribute_mailbox_root_set,
+	},
+	{
+		.type = MAIL_ATTRIBUTE_TYPE_PRIVATE,
+		.key = COI_SERVER_KEY(COI_ATTR_MESSAGE_FILTER),
+		.rank = MAIL_ATTRIBUTE_INTERNAL_RANK_DEFAULT,
+		.flags = MAIL_ATTRIBUTE_INTERNAL_FLAG_VALIDATED,
+		.set = coi_attribute_message_filter_set,
+	},
+};
+
+void coi_attributes_register(void)
+{
+	mailbox_attribute_register_internals(coi_attributes,
+					     N_ELEMENTS(coi_attributes));
+}
+
+void coi_attributes_unregister(void)
+{
+	mailbox_attribute_unregister_internals(coi_attributes,
+					       N_ELEMENTS(coi_attributes));
+}
+
+static struct mailbox *coi_server_attribute_box_alloc(struct mail_user *user)
+{
+	struct mail_namespace *ns = mail_namespace_find_inbox(user->namespaces);
+
+	return mailbox_alloc(ns->list, "INBOX", MAILBOX_FLAG_IGNORE_ACLS |
+			     MAILBOX_FLAG_ATTRIBUTE_SESSION);
+}
+
+static int
+coi_server_attribute_get(struct mailbox *box, const char *key,
+			 const char **value_r, const char **error_r)
+{
+	struct mail_attribute_value value;
+	int ret;
+
+	ret = mailbox_attribute_get(box, MAIL_ATTRIBUTE_TYPE_PRIVATE,
+				    t_strconcat(MAILBOX_ATTRIBUTE_PREFIX_DOVECOT_PVT_SERVER, key, NULL), &value);
+	if (ret < 0) {
+		*error_r = t_strdup_printf("Failed to read %s: %s", key,
+			mailbox_get_last_internal_error(box, NULL));
+		return -1;
+	}
+	*value_r = ret == 0 ? NULL : value.value;
+	return 0;
+}
+
+int coi_config_read(struct mail_user *user, struct coi_config *config_r,
+		    const char **error_r)
+{
+	struct mailbox *box;
+	const char *enabled, *filter;
+	int ret = 0;
+
+	i_zero(config_r);
+	box = coi_server_attribute_box_alloc(user);
+	if (coi_server_attribute_get(box, COI_ATTR_ENABLED,
+				     &enabled, error_r) < 0 ||
+	    coi_server_attribute_get(box, COI_ATTR_MESSAGE_FILTER,
+				     &filter, error_r) < 0)
+		ret = -1;
+	mailbox_free(&box);
+	if (ret < 0)
+		return -1;
+
+	/* Values stored without validation (e.g. while the plugin was not
+	   loaded) mean what the spec says: only "yes" enables COI, and an
+	   unknown filter filters nothing. */
+	if (coi_config_parse_enabled(enabled, &config_r->enabled) < 0)
+		config_r->enabled = FALSE;
+	if (coi_config_parse_message_filter(filter,
+					    &config_r->message_filter) < 0) {
+		e_warning(user->event, "coi: Ignoring invalid stored "
+			  "message-filter value");
+		config_r->message_filter = COI_MESSAGE_FILTER_NONE;
+	}
+	return 0;
+}
+
+int coi_config_set_enabled(struct mail_user *user, bool enabled,
+			   const char **error_r)
+{
+	struct mailbox *box;
+	struct mailbox_transaction_context *t;
+	struct mail_attribute_value value;
+	int ret;
+
+	box = coi_server_attribute_box_alloc(user);
+	if (mailbox_open(box) < 0) {
+		*error_r = t_strdup_printf("Failed to open INBOX: %s",
+			mailbox_get_last_internal_error(box, NULL));
+		mailbox_free(&box);
+		return -1;
+	}
+	t = mailbox_transaction_begin(box, MAILBOX_TRANSACTION_FLAG_EXTERNAL,
+				      __func__);
+	i_zero(&value);
+	value.value = enabled ? "yes" : NULL;
+	ret = mailbox_attribute_set(t, MAIL_ATTRIBUTE_TYPE_PRIVATE,
+				    COI_SERVER_KEY(COI_ATTR_ENABLED), &value);
+	if (ret < 0)
+		mailbox_transaction_rollback(&t);
+	else
+		ret = mailbox_transaction_commit(&t);
+	if (ret < 0) {
+		*error_r = t_strdup_printf("Failed to %s COI: %s",
+			enabled ? "enable" : "disable",
+			mailbox_get_last_internal_error(box, NULL));
+	}
+	mailbox_free(&box);
+	return ret;
+}

@@ -1,0 +1,39 @@
+#ifndef COI_USER_H
+#define COI_USER_H
+
+#include "module-context.h"
+#include "mail-user.h"
+
+#define COI_USER_CONTEXT(obj) \
+	MODULE_CONTEXT(obj, coi_user_module)
+
+struct coi_user {
+	union mail_user_module_context module_ctx;
+
+	const char *mailbox_root;
+	const char *chats_vname;
+	const char *contacts_vname;
+	/* The namespace that holds the COI folders. */
+	struct mail_namespace *root_ns;
+
+	/* Non-zero while the core itself creates COI folders, so that this
+	   does not count as the user's indirect request to enable COI. */
+	unsigned int internal_change;
+};
+
+extern MODULE_CONTEXT_DEFINE(coi_user_module, &mail_user_module_register);
+
+void coi_attributes_register(void);
+void coi_attributes_unregister(void);
+
+void coi_storage_mailbox_allocated(struct mailbox *box);
+
+/* Creates the folder if it does not exist (subscribing it if asked and it
+   was created). Existing folders are success. */
+int coi_mailbox_ensure(struct coi_user *cuser, const char *vname,
+		       bool subscribe, const char **error_r);
+/* The folders that enabling COI promises: Chats (subscribed), Contacts. */
+int coi_mailboxes_ensure_enabled(struct coi_user *cuser,
+				 const char **error_r);
+
+#endif
