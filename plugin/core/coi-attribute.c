@@ -67,9 +67,7 @@ coi_attribute_get_user(struct mailbox *box)
 {
 	struct mail_user *user = mailbox_list_get_user(box->list);
 
-	if (!coi_user_has_plugin(user))
-		return NULL;
-	return COI_USER_CONTEXT(user);
+	return coi_user_get_ready(user);
 }
 
 static int

@@ -66,7 +66,14 @@ bool coi_user_has_plugin(struct mail_user *user)
 {
 	struct coi_user *cuser = COI_USER_CONTEXT(user);
 
-	return cuser != NULL && cuser->mailbox_root != NULL;
+	return cuser != NULL;
+}
+
+struct coi_user *coi_user_get_ready(struct mail_user *user)
+{
+	struct coi_user *cuser = COI_USER_CONTEXT(user);
+
+	return cuser == NULL || cuser->root_ns == NULL ? NULL : cuser;
 }
 
 const char *coi_user_mailbox_root(struct mail_user *user)

@@ -29,9 +29,7 @@ static struct coi_user *coi_mailbox_get_user(struct mailbox *box)
 {
 	struct mail_user *user = mailbox_list_get_user(box->list);
 
-	if (!coi_user_has_plugin(user))
-		return NULL;
-	return COI_USER_CONTEXT(user);
+	return coi_user_get_ready(user);
 }
 
 static bool coi_mailbox_is_chats(struct coi_user *cuser, struct mailbox *box)
