@@ -1,0 +1,128 @@
+"""The private Dovecot + Postfix used by the integration tests: the same
+scripts/coi-server that ./run uses, on free ports in a temporary state
+directory."""
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SERVER_SCRIPT = os.path.join(TOP, "scripts", "coi-server")
+DOMAIN = "example.org"
+PASSWORD = "pass"
+
+
+def free_ports(count):
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+class DevServer:
+    def __init__(self, extra_conf=None):
+        self.state_dir = tempfile.mkdtemp(prefix="coi-test-", dir="/var/tmp")
+        os.chmod(self.state_dir, 0o755)
+        (self.imap_port, self.smtp_port, self.lmtp_port,
+         self.sieve_port) = free_ports(4)
+        self.extra_conf = extra_conf
+        self.host = "127.0.0.1"
+
+    @property
+    def env(self):
+        env = dict(os.environ)
+        env.update({
+            "COI_STATE_DIR": self.state_dir,
+            "COI_IMAP_PORT": str(self.imap_port),
+            "COI_SMTP_PORT": str(self.smtp_port),
+            "COI_LMTP_PORT": str(self.lmtp_port),
+            "COI_SIEVE_PORT": str(self.sieve_port),
+        })
+        if self.extra_conf:
+            path = os.path.join(self.state_dir, "extra-input.conf")
+            with open(path, "w") as f:
+                f.write(self.extra_conf)
+            env["COI_EXTRA_CONF"] = path
+        return env
+
+    def script(self, *args, check=True):
+        return subprocess.run([SERVER_SCRIPT, *args], env=self.env,
+                              capture_output=True, text=True, check=check)
+
+    def start(self):
+        res = self.script("start", check=False)
+        if res.returncode != 0:
+            raise RuntimeError("coi-server start failed:\n%s%s\n%s" % (
+                res.stdout, res.stderr, self.log_tail()))
+
+    def stop(self):
+        self.script("stop", check=False)
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    # -- users ---------------------------------------------------------
+    def new_user(self, prefix="u"):
+        return "%s%s@%s" % (prefix, uuid.uuid4().hex[:12], DOMAIN)
+
+    def _add_userdb_line(self, filename, line):
+        path = os.path.join(self.state_dir, "dovecot", filename)
+        with open(path) as f:
+            content = f.read()
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(content + line + "\n")
+        os.rename(tmp, path)
+        # passwd-file notices changes by mtime with one-second resolution
+        time.sleep(1.05)
+
+    def new_vanilla_user(self):
+        """A user for whom no COI plugin is loaded (plain Dovecot)."""
+        user = self.new_user("vanilla")
+        self._add_userdb_line("users-without-coi", user + "::::::")
+        return user
+
+    def new_custom_user(self, fields):
+        """A user with extra userdb fields, e.g. {"coi_mailbox_root": "X"}."""
+        user = self.new_user("custom")
+        extra = " ".join("userdb_%s=%s" % kv for kv in fields.items())
+        self._add_userdb_line("users-custom", user + ":::::::" + extra)
+        return user
+
+    # -- tools ---------------------------------------------------------
+    def doveadm(self, *args, check=True):
+        conf = os.path.join(self.state_dir, "dovecot", "dovecot.conf")
+        return subprocess.run(["doveadm", "-c", conf, *args],
+                              capture_output=True, text=True, check=check)
+
+    def log_path(self, name="dovecot.log"):
+        return os.path.join(self.state_dir, "log", name)
+
+    def log_tail(self, name="dovecot.log", lines=40):
+        try:
+            with open(self.log_path(name), errors="replace") as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError:
+            return ""
+
+    def log_size(self, name="dovecot.log"):
+        try:
+            return os.path.getsize(self.log_path(name))
+        except OSError:
+            return 0
+
+    def log_since(self, offset, name="dovecot.log"):
+        with open(self.log_path(name), errors="replace") as f:
+            f.seek(offset)
+            return f.read()
