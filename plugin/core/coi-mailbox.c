@@ -4,6 +4,7 @@
 #include "mail-storage.h"
 #include "mail-namespace.h"
 #include "coi-user.h"
+#include "coi-plugin.h"
 
 int coi_mailbox_ensure(struct coi_user *cuser, const char *vname,
 		       bool subscribe, const char **error_r)
@@ -50,4 +51,12 @@ int coi_mailboxes_ensure_enabled(struct coi_user *cuser,
 			       error_r) < 0)
 		return -1;
 	return 0;
+}
+
+int coi_user_ensure_chats(struct mail_user *user, const char **error_r)
+{
+	struct coi_user *cuser = coi_user_get_ready(user);
+
+	i_assert(cuser != NULL);
+	return coi_mailbox_ensure(cuser, cuser->chats_vname, TRUE, error_r);
 }

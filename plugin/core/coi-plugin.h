@@ -25,6 +25,9 @@ const char *coi_user_mailbox_root(struct mail_user *user);
 const char *coi_user_chats_vname(struct mail_user *user);
 const char *coi_user_contacts_vname(struct mail_user *user);
 
+/* Creates <root>/Chats (subscribed) if it does not exist. */
+int coi_user_ensure_chats(struct mail_user *user, const char **error_r);
+
 /* Reads the user's current COI configuration from the mail attributes.
    Nothing is cached: every call sees the newest change of any session. */
 int coi_config_read(struct mail_user *user, struct coi_config *config_r,

@@ -1,0 +1,25 @@
+#ifndef COI_MESSAGE_H
+#define COI_MESSAGE_H
+
+struct mail;
+
+#define COI_KEYWORD_CHAT "$Chat"
+#define COI_MESSAGE_ID_CHAT_PREFIX "chat$"
+
+/* TRUE if the first message-id in a Message-ID or References header value
+   begins with "chat$". Comments and folding are skipped; only the first
+   id counts, so the cost does not depend on the header's length beyond
+   one scan. value may be NULL (header missing). */
+bool coi_msgid_list_first_is_chat(const char *value);
+
+/* The COI chat rule (coi-server-spec.md): a Chat-Version header, or a
+   Message-ID, or first References id, that begins with "chat$". Header
+   values are NULL when the header is missing. */
+bool coi_headers_are_chat(const char *chat_version, const char *message_id,
+			  const char *references);
+
+/* Classifies a mail. Returns 1 for a chat, 0 for not, -1 if its headers
+   could not be read (error_r set). */
+int coi_mail_is_chat(struct mail *mail, const char **error_r);
+
+#endif

@@ -1,0 +1,178 @@
+/* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
+
+/* COI filing at delivery (LMTP and dovecot-lda). The hook runs before
+   Sieve: it is installed after Sieve's (this module sorts after
+   lib90_sieve_plugin) and Sieve's hook does not call its predecessor.
+   It only redirects the default mailbox, so the user's Sieve script still
+   runs and its keep/implicit keep land in <root>/Chats. Every save of a
+   chat into the recipient's mailboxes during the delivery gets $Chat.
+   Nothing here may fail a delivery: any error means plain delivery. */
+
+#include "lib.h"
+#include "mail-storage-private.h"
+#include "mail-storage-hooks.h"
+#include "mail-deliver.h"
+#include "coi-plugin.h"
+#include "coi-message.h"
+#include "coi-deliver-plugin.h"
+
+#define COI_DELIVER_USER_CONTEXT(obj) \
+	MODULE_CONTEXT(obj, coi_deliver_user_module)
+#define COI_DELIVER_MAILBOX_CONTEXT_REQUIRE(obj) \
+	MODULE_CONTEXT_REQUIRE(obj, coi_deliver_storage_module)
+
+const char *coi_deliver_plugin_version = DOVECOT_ABI_VERSION;
+const char *coi_deliver_plugin_dependencies[] = { "coi", NULL };
+const char coi_deliver_plugin_binary_dependency[] = "lda lmtp";
+
+struct coi_deliver_user {
+	union mail_user_module_context module_ctx;
+	/* The message now being delivered to this user is a chat (and COI
+	   is enabled), so every delivery save gets $Chat. Set for each
+	   delivery, before Sieve and Dovecot's default save run. */
+	bool delivering_chat;
+};
+
+struct coi_deliver_mailbox {
+	union mailbox_module_context module_ctx;
+};
+
+static MODULE_CONTEXT_DEFINE_INIT(coi_deliver_user_module,
+				  &mail_user_module_register);
+static MODULE_CONTEXT_DEFINE_INIT(coi_deliver_storage_module,
+				  &mail_storage_module_register);
+
+static deliver_mail_func_t *next_deliver_mail;
+
+static void coi_deliver_prepare(struct mail_deliver_context *ctx,
+				struct coi_deliver_user *duser)
+{
+	struct mail_user *user = ctx->rcpt_user;
+	struct coi_config config;
+	const char *error;
+	int ret;
+
+	if (!coi_user_has_plugin(user))
+		return;
+	if (coi_config_read(user, &config, &error) < 0) {
+		e_error(ctx->event, "coi: %s - delivering without COI", error);
+		return;
+	}
+	if (!config.enabled)
+		return;
+	if ((ret = coi_mail_is_chat(ctx->src_mail, &error)) < 0) {
+		e_error(ctx->event, "coi: %s - delivering without COI", error);
+		return;
+	}
+	if (ret == 0)
+		return;
+
+	duser->delivering_chat = TRUE;
+	if (config.message_filter != COI_MESSAGE_FILTER_ACTIVE)
+		return;
+	if (coi_user_ensure_chats(user, &error) < 0) {
+		e_error(ctx->event, "coi: %s - delivering the chat to %s",
+			error, ctx->rcpt_default_mailbox);
+		return;
+	}
+	ctx->rcpt_default_mailbox = coi_user_chats_vname(user);
+	e_debug(ctx->event, "coi: Chat message, default mailbox is %s",
+		ctx->rcpt_default_mailbox);
+}
+
+static int coi_deliver_mail(struct mail_deliver_context *ctx,
+			    struct mail_storage **storage_r)
+{
+	struct coi_deliver_user *duser =
+		COI_DELIVER_USER_CONTEXT(ctx->rcpt_user);
+
+	if (duser != NULL) {
+		duser->delivering_chat = FALSE;
+		T_BEGIN {
+			coi_deliver_prepare(ctx, duser);
+		} T_END;
+	}
+	if (next_deliver_mail == NULL) {
+		/* nothing saved: Dovecot saves to rcpt_default_mailbox */
+		return 0;
+	}
+	return next_deliver_mail(ctx, storage_r);
+}
+
+static void coi_deliver_add_chat_keyword(struct mail_save_context *ctx)
+{
+	static const char *const names[] = { COI_KEYWORD_CHAT, NULL };
+	struct mailbox *box = ctx->transaction->box;
+	struct mail_keywords *chat, *merged;
+
+	chat = mailbox_keywords_create_valid(box, names);
+	if (ctx->data.keywords == NULL) {
+		ctx->data.keywords = chat;
+		return;
+	}
+	merged = mailbox_keywords_merge(ctx->data.keywords, chat);
+	mailbox_keywords_unref(&chat);
+	mailbox_keywords_unref(&ctx->data.keywords);
+	ctx->data.keywords = merged;
+}
+
+/* Delivery (Dovecot's and Sieve's) saves with mailbox_save_using_mail(),
+   which always goes through copy(). */
+static int coi_deliver_copy(struct mail_save_context *ctx, struct mail *mail)
+{
+	struct mailbox *box = ctx->transaction->box;
+	struct coi_deliver_mailbox *dbox =
+		COI_DELIVER_MAILBOX_CONTEXT_REQUIRE(box);
+	struct coi_deliver_user *duser =
+		COI_DELIVER_USER_CONTEXT(box->storage->user);
+
+	if (duser != NULL && duser->delivering_chat &&
+	    (box->flags & MAILBOX_FLAG_POST_SESSION) != 0)
+		coi_deliver_add_chat_keyword(ctx);
+	return dbox->module_ctx.super.copy(ctx, mail);
+}
+
+static void coi_deliver_mailbox_allocated(struct mailbox *box)
+{
+	struct mailbox_vfuncs *v = box->vlast;
+	struct coi_deliver_mailbox *dbox;
+
+	if ((box->flags & MAILBOX_FLAG_POST_SESSION) == 0 ||
+	    COI_DELIVER_USER_CONTEXT(box->storage->user) == NULL)
+		return;
+
+	dbox = p_new(box->pool, struct coi_deliver_mailbox, 1);
+	dbox->module_ctx.super = *v;
+	box->vlast = &dbox->module_ctx.super;
+	v->copy = coi_deliver_copy;
+	MODULE_CONTEXT_SET(box, coi_deliver_storage_module, dbox);
+}
+
+static void coi_deliver_mail_user_created(struct mail_user *user)
+{
+	struct coi_deliver_user *duser;
+
+	if (user->autocreated)
+		return;
+	duser = p_new(user->pool, struct coi_deliver_user, 1);
+	duser->module_ctx.super = *user->vlast;
+	user->vlast = &duser->module_ctx.super;
+	MODULE_CONTEXT_SET(user, coi_deliver_user_module, duser);
+}
+
+static struct mail_storage_hooks coi_deliver_mail_storage_hooks = {
+	.mail_user_created = coi_deliver_mail_user_created,
+	.mailbox_allocated = coi_deliver_mailbox_allocated,
+};
+
+void coi_deliver_plugin_init(struct module *module)
+{
+	mail_storage_hooks_add(module, &coi_deliver_mail_storage_hooks);
+	next_deliver_mail = mail_deliver_hook_set(coi_deliver_mail);
+}
+
+void coi_deliver_plugin_deinit(void)
+{
+	mail_deliver_hook_set(next_deliver_mail);
+	mail_storage_hooks_remove(&coi_deliver_mail_storage_hooks);
+}
