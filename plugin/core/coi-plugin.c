@@ -62,6 +62,13 @@ static struct mail_storage_hooks coi_mail_storage_hooks = {
 	.mailbox_allocated = coi_storage_mailbox_allocated,
 };
 
+/* Separate hooks: lib-storage fixes up the vfunc chain after each hook
+   call, so one hook must not wrap the same object twice. */
+static struct mail_storage_hooks coi_seen_mail_storage_hooks = {
+	.mailbox_allocated = coi_seen_mailbox_allocated,
+	.mail_allocated = coi_seen_mail_allocated,
+};
+
 bool coi_user_has_plugin(struct mail_user *user)
 {
 	struct coi_user *cuser = COI_USER_CONTEXT(user);
@@ -103,11 +110,13 @@ const char *coi_user_contacts_vname(struct mail_user *user)
 void coi_plugin_init(struct module *module)
 {
 	mail_storage_hooks_add(module, &coi_mail_storage_hooks);
+	mail_storage_hooks_add(module, &coi_seen_mail_storage_hooks);
 	coi_attributes_register();
 }
 
 void coi_plugin_deinit(void)
 {
 	coi_attributes_unregister();
+	mail_storage_hooks_remove(&coi_seen_mail_storage_hooks);
 	mail_storage_hooks_remove(&coi_mail_storage_hooks);
 }

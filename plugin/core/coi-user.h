@@ -31,6 +31,8 @@ void coi_attributes_register(void);
 void coi_attributes_unregister(void);
 
 void coi_storage_mailbox_allocated(struct mailbox *box);
+void coi_seen_mailbox_allocated(struct mailbox *box);
+void coi_seen_mail_allocated(struct mail *mail);
 
 /* Creates the folder if it does not exist (subscribing it if asked and it
    was created). Existing folders are success. */

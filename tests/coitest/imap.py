@@ -83,7 +83,7 @@ def tokenize(data):
             stack[-1].append(data[start:start + size])
             pos = start + size
         else:
-            m = re.match(rb"[^ ()\r\n]+(\[[^\]]*\])?[^ ()\r\n]*", data[pos:])
+            m = re.match(rb"[^ ()\r\n\[]*(\[[^\]]*\])?[^ ()\r\n]*", data[pos:])
             atom = m.group(0)
             pos += len(atom)
             stack[-1].append(None if atom.upper() == b"NIL" else atom)
