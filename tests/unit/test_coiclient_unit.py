@@ -1,0 +1,79 @@
+"""The reference client's message handling, without a server."""
+
+import email
+import email.policy
+
+import pytest
+
+from coiclient import CoiClient, first_message_id, is_chat_message
+
+
+def headers(text):
+    return email.message_from_string(text + "\n\nbody\n",
+                                     policy=email.policy.default)
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("<a@b>", "a@b"),
+    ("  <a@b> <c@d>", "a@b"),
+    ("(comment) <a@b>", "a@b"),
+    ("< chat$x@y>", "chat$x@y"),
+    ("no brackets", None),
+    ("", None),
+    (None, None),
+])
+def test_first_message_id(value, expected):
+    assert first_message_id(value) == expected
+
+
+@pytest.mark.parametrize("text,chat", [
+    ("Chat-Version: 1.0", True),
+    ("chat-version: 1.0", True),
+    ("Message-ID: <chat$1@x>", True),
+    ("Message-ID: <xchat$1@x>", False),
+    ("References: <chat$1@x> <a@b>", True),
+    ("References: <a@b> <chat$1@x>", False),
+    ("In-Reply-To: <chat$1@x>", False),
+    ("Subject: chat$", False),
+])
+def test_is_chat_message(text, chat):
+    assert is_chat_message(headers(text)) is chat
+
+
+def make_client():
+    return CoiClient(("127.0.0.1", 1), ("127.0.0.1", 2), "alice@example.org",
+                     "pass", name="Alice")
+
+
+def test_compose_follows_the_client_spec():
+    msg = make_client().compose("bob@example.org", "Hello World")
+    assert msg["Chat-Version"] == "1.0"
+    assert msg["Message-ID"].startswith("<chat$")
+    assert msg["Message-ID"].endswith("@example.org>")
+    assert msg["Disposition-Notification-To"] == msg["From"]
+    assert "alice@example.org" in msg["From"]
+    assert msg["Date"]
+    assert msg["MIME-Version"] == "1.0"
+    assert msg["Content-Type"] == 'text/plain; charset="utf-8"; format="flowed"'
+    assert "References" not in msg and "In-Reply-To" not in msg
+    assert is_chat_message(msg)
+    assert msg.get_content().strip() == "Hello World"
+
+
+def test_replies_reference_the_first_and_last_message():
+    alice = make_client()
+    first = alice.compose("bob@example.org", "one")
+    second = alice.compose("bob@example.org", "two", reply_to=first)
+    assert second["References"] == first["Message-ID"]
+    assert second["In-Reply-To"] == first["Message-ID"]
+    third = alice.compose("bob@example.org", "three", reply_to=second)
+    assert third["References"] == "%s %s" % (first["Message-ID"],
+                                             second["Message-ID"])
+    assert third["In-Reply-To"] == second["Message-ID"]
+
+
+def test_unicode_text():
+    msg = make_client().compose("bob@example.org", "grüße 👋")
+    parsed = email.message_from_bytes(msg.as_bytes(),
+                                      policy=email.policy.default)
+    assert parsed.get_content().strip() == "grüße 👋"
