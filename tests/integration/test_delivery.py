@@ -317,17 +317,14 @@ def test_seen_mode_peek_and_other_flags_do_not_move(server, imap, user):
     assert message_count(imap, "COI/Chats") == 0
 
 
-def test_seen_mode_needs_coi_enabled(server, imap, user):
+@pytest.mark.parametrize("change", [
+    "(%s NIL)" % COI_ENABLED,            # COI disabled
+    "(%s none)" % COI_MESSAGE_FILTER,    # another filter mode
+])
+def test_seen_moves_only_in_seen_mode_with_coi_enabled(server, imap, user,
+                                                        change):
     seen_setup(server, imap, user)
-    imap.ok("SETMETADATA", '""', "(%s NIL)" % COI_ENABLED)
-    imap.ok("SELECT", "INBOX")
-    imap.ok("STORE", "1:*", "+FLAGS", "(\\Seen)")
-    assert message_count(imap, "COI/Chats") == 0
-
-
-def test_seen_in_another_mode_does_not_move(server, imap, user):
-    seen_setup(server, imap, user)
-    imap.ok("SETMETADATA", '""', "(%s none)" % COI_MESSAGE_FILTER)
+    imap.ok("SETMETADATA", '""', change)
     imap.ok("SELECT", "INBOX")
     imap.ok("STORE", "1:*", "+FLAGS", "(\\Seen)")
     assert message_count(imap, "COI/Chats") == 0
