@@ -12,6 +12,7 @@ int coi_mailbox_ensure(struct coi_user *cuser, const char *vname,
 	struct mail_user *user = cuser->root_ns->user;
 	struct mail_namespace *ns;
 	struct mailbox *box;
+	enum mailbox_existence existence;
 	enum mail_error error;
 	const char *errstr;
 	int ret;
@@ -19,6 +20,13 @@ int coi_mailbox_ensure(struct coi_user *cuser, const char *vname,
 	ns = mail_namespace_find(user->namespaces, vname);
 	box = mailbox_alloc(ns->list, vname, 0);
 
+	/* Looking up the (list-indexed) existence is cheaper than a create
+	   attempt, and this runs for every delivered chat. */
+	if (mailbox_exists(box, FALSE, &existence) == 0 &&
+	    existence == MAILBOX_EXISTENCE_SELECT) {
+		mailbox_free(&box);
+		return 0;
+	}
 	/* Debian's 2.3.19 has no MAILBOX_FLAG_AUTO_CREATE: create and treat
 	   "exists" as success. */
 	cuser->internal_change++;

@@ -54,17 +54,19 @@ static void coi_deliver_prepare(struct mail_deliver_context *ctx,
 
 	if (!coi_user_has_plugin(user))
 		return;
-	if (coi_config_read(user, &config, &error) < 0) {
-		e_error(ctx->event, "coi: %s - delivering without COI", error);
-		return;
-	}
-	if (!config.enabled)
-		return;
+	/* Classify first: parsing three headers of the mail being delivered
+	   is cheaper than reading the configuration, which only chats need. */
 	if ((ret = coi_mail_is_chat(ctx->src_mail, &error)) < 0) {
 		e_error(ctx->event, "coi: %s - delivering without COI", error);
 		return;
 	}
 	if (ret == 0)
+		return;
+	if (coi_config_read(user, &config, &error) < 0) {
+		e_error(ctx->event, "coi: %s - delivering without COI", error);
+		return;
+	}
+	if (!config.enabled)
 		return;
 
 	duser->delivering_chat = TRUE;
