@@ -328,3 +328,21 @@ def test_seen_moves_only_in_seen_mode_with_coi_enabled(server, imap, user,
     imap.ok("SELECT", "INBOX")
     imap.ok("STORE", "1:*", "+FLAGS", "(\\Seen)")
     assert message_count(imap, "COI/Chats") == 0
+
+
+def test_sieve_redirect_of_a_chat_in_active_mode(server, imap_connect, user):
+    imap = imap_connect(user)
+    configure(imap, mode="active")
+    target = server.new_user("target")
+    sieve = ManageSieve(server, user)
+    sieve.put_active("redirect", 'redirect "%s";' % target)
+    sieve.close()
+    sender = server.new_user("sender")
+    smtp_send(server, sender, [user], compose(sender, user, subject="fwd",
+                                               chat=True))
+    target_imap = imap_connect(target)
+    assert wait_for_count(target_imap, "INBOX", 1) == 1
+    assert [s for _, s in fetch_all(target_imap, "INBOX")] == ["fwd"]
+    # redirect cancels the keep: nothing stays with the COI user
+    assert message_count(imap, "COI/Chats") == 0
+    assert message_count(imap, "INBOX") == 0
