@@ -62,14 +62,6 @@ coi_attribute_value_read(struct mailbox *box,
 	return 1;
 }
 
-static struct coi_user *
-coi_attribute_get_user(struct mailbox *box)
-{
-	struct mail_user *user = mailbox_list_get_user(box->list);
-
-	return coi_user_get_ready(user);
-}
-
 static int
 coi_attribute_ensure_failed(struct mailbox *box, const char *error)
 {
@@ -83,7 +75,7 @@ coi_attribute_enabled_set(struct mailbox_transaction_context *t,
 			  const char *key ATTR_UNUSED,
 			  const struct mail_attribute_value *value)
 {
-	struct coi_user *cuser = coi_attribute_get_user(t->box);
+	struct coi_user *cuser = coi_box_get_user(t->box);
 	const char *str, *error;
 	bool enabled;
 	int ret;
@@ -107,7 +99,7 @@ coi_attribute_message_filter_set(struct mailbox_transaction_context *t,
 				 const char *key ATTR_UNUSED,
 				 const struct mail_attribute_value *value)
 {
-	struct coi_user *cuser = coi_attribute_get_user(t->box);
+	struct coi_user *cuser = coi_box_get_user(t->box);
 	enum coi_message_filter filter;
 	const char *str, *error;
 	int ret;
@@ -132,7 +124,7 @@ coi_attribute_mailbox_root_get(struct mailbox *box,
 			       const char *key ATTR_UNUSED,
 			       struct mail_attribute_value *value_r)
 {
-	struct coi_user *cuser = coi_attribute_get_user(box);
+	struct coi_user *cuser = coi_box_get_user(box);
 
 	if (cuser == NULL)
 		return 0;
@@ -145,7 +137,7 @@ coi_attribute_mailbox_root_set(struct mailbox_transaction_context *t,
 			       const char *key ATTR_UNUSED,
 			       const struct mail_attribute_value *value ATTR_UNUSED)
 {
-	if (coi_attribute_get_user(t->box) == NULL)
+	if (coi_box_get_user(t->box) == NULL)
 		return 0;
 	mail_storage_set_error(t->box->storage, MAIL_ERROR_PARAMS,
 			       COI_MAILBOX_ROOT_READONLY_ERROR);

@@ -3,6 +3,7 @@
 #include "lib.h"
 #include "mail-user.h"
 #include "mail-namespace.h"
+#include "mail-storage-private.h"
 #include "mail-storage-hooks.h"
 #include "coi-user.h"
 #include "coi-plugin.h"
@@ -81,6 +82,11 @@ struct coi_user *coi_user_get_ready(struct mail_user *user)
 	struct coi_user *cuser = COI_USER_CONTEXT(user);
 
 	return cuser == NULL || cuser->root_ns == NULL ? NULL : cuser;
+}
+
+struct coi_user *coi_box_get_user(struct mailbox *box)
+{
+	return coi_user_get_ready(mailbox_list_get_user(box->list));
 }
 
 const char *coi_user_mailbox_root(struct mail_user *user)

@@ -210,7 +210,7 @@ static bool coi_seen_applies(struct mailbox *box)
 {
 	/* only the user's own INBOX, not delivery's or a shared one */
 	return box->inbox_user && (box->flags & MAILBOX_FLAG_POST_SESSION) == 0 &&
-		coi_user_get_ready(box->storage->user) != NULL;
+		coi_box_get_user(box) != NULL;
 }
 
 void coi_seen_mailbox_allocated(struct mailbox *box)

@@ -25,13 +25,6 @@ struct coi_mailbox {
 static MODULE_CONTEXT_DEFINE_INIT(coi_storage_module,
 				  &mail_storage_module_register);
 
-static struct coi_user *coi_mailbox_get_user(struct mailbox *box)
-{
-	struct mail_user *user = mailbox_list_get_user(box->list);
-
-	return coi_user_get_ready(user);
-}
-
 static bool coi_mailbox_is_chats(struct coi_user *cuser, struct mailbox *box)
 {
 	return box->list->ns == cuser->root_ns &&
@@ -107,7 +100,7 @@ coi_mailbox_create_box(struct mailbox *box,
 		       const struct mailbox_update *update, bool directory)
 {
 	struct coi_mailbox *cbox = COI_MAILBOX_CONTEXT_REQUIRE(box);
-	struct coi_user *cuser = coi_mailbox_get_user(box);
+	struct coi_user *cuser = coi_box_get_user(box);
 
 	if (cbox->module_ctx.super.create_box(box, update, directory) < 0)
 		return -1;
@@ -120,7 +113,7 @@ coi_mailbox_create_box(struct mailbox *box,
 static int coi_mailbox_delete_box(struct mailbox *box)
 {
 	struct coi_mailbox *cbox = COI_MAILBOX_CONTEXT_REQUIRE(box);
-	struct coi_user *cuser = coi_mailbox_get_user(box);
+	struct coi_user *cuser = coi_box_get_user(box);
 
 	if (cbox->module_ctx.super.delete_box(box) < 0)
 		return -1;
@@ -132,7 +125,7 @@ static int coi_mailbox_delete_box(struct mailbox *box)
 static int coi_mailbox_rename_box(struct mailbox *src, struct mailbox *dest)
 {
 	struct coi_mailbox *cbox = COI_MAILBOX_CONTEXT_REQUIRE(src);
-	struct coi_user *cuser = coi_mailbox_get_user(src);
+	struct coi_user *cuser = coi_box_get_user(src);
 	bool disables = FALSE;
 
 	if (cuser != NULL && coi_mailbox_is_chats(cuser, src)) {
@@ -168,7 +161,7 @@ void coi_storage_mailbox_allocated(struct mailbox *box)
 	struct mailbox_vfuncs *v = box->vlast;
 	struct coi_mailbox *cbox;
 
-	if (coi_mailbox_get_user(box) == NULL)
+	if (coi_box_get_user(box) == NULL)
 		return;
 
 	cbox = p_new(box->pool, struct coi_mailbox, 1);

@@ -26,6 +26,8 @@ extern MODULE_CONTEXT_DEFINE(coi_user_module, &mail_user_module_register);
 /* The user's COI context once its namespaces exist, or NULL for users
    without the plugin. */
 struct coi_user *coi_user_get_ready(struct mail_user *user);
+/* The same for the owner of the mailbox list box belongs to. */
+struct coi_user *coi_box_get_user(struct mailbox *box);
 
 void coi_attributes_register(void);
 void coi_attributes_unregister(void);
