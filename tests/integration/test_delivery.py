@@ -279,13 +279,20 @@ def seen_setup(server, imap, user, subjects=("c1", "c2"), mails=("m1",)):
             [mail(s) for s in mails])
     assert message_count(imap, "COI/Chats") == 0
     imap.ok("SELECT", "INBOX")
-    resp = imap.ok("UID", "SEARCH", "KEYWORD", "$Chat")
-    return resp
+
+
+def seq(imap, subject):
+    """The sequence number of the INBOX message with this subject
+    (SMTP deliveries may arrive in any order)."""
+    resp = imap.ok("SEARCH", "SUBJECT", '"%s"' % subject)
+    nums = resp.untagged[0].split()[2:]
+    assert len(nums) == 1, resp.untagged
+    return nums[0].decode()
 
 
 def test_seen_mode_moves_on_store(server, imap, user):
     seen_setup(server, imap, user)
-    imap.ok("STORE", "1", "+FLAGS", "(\\Seen \\Flagged)")
+    imap.ok("STORE", seq(imap, "c1"), "+FLAGS", "(\\Seen \\Flagged)")
     imap.ok("NOOP")
     assert fetch_all(imap, "COI/Chats") == [
         ({"\\Seen", "\\Flagged", "$Chat"}, "c1")]
@@ -295,7 +302,7 @@ def test_seen_mode_moves_on_store(server, imap, user):
 def test_seen_mode_moves_on_fetch_body(server, imap, user):
     seen_setup(server, imap, user)
     imap.ok("SELECT", "INBOX")
-    imap.ok("FETCH", "2", "(BODY[])")
+    imap.ok("FETCH", seq(imap, "c2"), "(BODY[])")
     assert [s for _, s in fetch_all(imap, "COI/Chats")] == ["c2"]
     assert "\\Seen" in fetch_all(imap, "COI/Chats")[0][0]
 
@@ -311,9 +318,9 @@ def test_seen_mode_leaves_normal_mail(server, imap, user):
 def test_seen_mode_peek_and_other_flags_do_not_move(server, imap, user):
     seen_setup(server, imap, user)
     imap.ok("SELECT", "INBOX")
-    imap.ok("FETCH", "1", "(BODY.PEEK[])")
-    imap.ok("STORE", "1", "+FLAGS", "(\\Flagged)")
-    imap.ok("STORE", "2", "-FLAGS", "(\\Seen)")
+    imap.ok("FETCH", seq(imap, "c1"), "(BODY.PEEK[])")
+    imap.ok("STORE", seq(imap, "c1"), "+FLAGS", "(\\Flagged)")
+    imap.ok("STORE", seq(imap, "c2"), "-FLAGS", "(\\Seen)")
     assert message_count(imap, "COI/Chats") == 0
 
 
