@@ -10,13 +10,14 @@ static bool coi_is_lwsp(unsigned char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-bool coi_msgid_list_first_is_chat(const char *value)
+bool coi_msgid_list_first(const char *value, const char **id_r,
+			  size_t *id_len_r)
 {
 	struct rfc822_parser_context parser;
-	const unsigned char *id;
-	size_t prefix_len = strlen(COI_MESSAGE_ID_CHAT_PREFIX);
-	bool chat = FALSE;
+	const unsigned char *id, *end;
 
+	*id_r = NULL;
+	*id_len_r = 0;
 	if (value == NULL)
 		return FALSE;
 
@@ -27,14 +28,25 @@ bool coi_msgid_list_first_is_chat(const char *value)
 		id = parser.data + 1;
 		while (id < parser.end && coi_is_lwsp(*id))
 			id++;
-		chat = (size_t)(parser.end - id) > prefix_len &&
-			memcmp(id, COI_MESSAGE_ID_CHAT_PREFIX, prefix_len) == 0 &&
-			id[prefix_len] != '>' &&
-			memchr(id + prefix_len, '>',
-			       parser.end - id - prefix_len) != NULL;
+		end = memchr(id, '>', parser.end - id);
+		if (end != NULL && end > id) {
+			*id_r = (const char *)id;
+			*id_len_r = end - id;
+		}
 	}
 	rfc822_parser_deinit(&parser);
-	return chat;
+	return *id_r != NULL;
+}
+
+bool coi_msgid_list_first_is_chat(const char *value)
+{
+	size_t prefix_len = strlen(COI_MESSAGE_ID_CHAT_PREFIX);
+	const char *id;
+	size_t id_len;
+
+	return coi_msgid_list_first(value, &id, &id_len) &&
+		id_len > prefix_len &&
+		memcmp(id, COI_MESSAGE_ID_CHAT_PREFIX, prefix_len) == 0;
 }
 
 bool coi_headers_are_chat(const char *chat_version, const char *message_id,

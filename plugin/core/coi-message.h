@@ -6,6 +6,14 @@ struct mail;
 #define COI_KEYWORD_CHAT "$Chat"
 #define COI_MESSAGE_ID_CHAT_PREFIX "chat$"
 
+/* Finds the first message-id in a Message-ID or References header value:
+   leading whitespace and (nested) comments are skipped, then it must be '<'.
+   The id is what follows it (whitespace after '<' skipped) up to the next
+   '>'; it is not empty. *id_r points into value and is not NUL-terminated.
+   Returns FALSE (and *id_r = NULL) when value is NULL or has no such id. */
+bool coi_msgid_list_first(const char *value, const char **id_r,
+			  size_t *id_len_r);
+
 /* TRUE if the first message-id in a Message-ID or References header value
    begins with "chat$". Comments and folding are skipped; only the first
    id counts, so the cost does not depend on the header's length beyond

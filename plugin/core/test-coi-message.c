@@ -45,6 +45,48 @@ static void test_coi_msgid_list_first_is_chat(void)
 	test_end();
 }
 
+static void test_coi_msgid_list_first(void)
+{
+	static const struct {
+		const char *value;
+		const char *id; /* NULL = none */
+	} tests[] = {
+		{ "<a@b>", "a@b" },
+		{ " (c) \r\n\t<a@b> <c@d>", "a@b" },
+		{ "< a@b>", "a@b" },
+		{ "<a@b >", "a@b " },
+		{ "<chat$group.4321dcba1234.x@d>", "chat$group.4321dcba1234.x@d" },
+		{ "<x>", "x" },
+		{ "<>", NULL },
+		{ "< >", NULL },
+		{ "<a@b", NULL },
+		{ "a@b", NULL },
+		{ "", NULL },
+		{ "(<a@b>)", NULL },
+		{ "(unclosed <a@b>", NULL },
+	};
+	const char *id;
+	size_t len;
+	unsigned int i;
+
+	test_begin("coi msgid list first");
+	test_assert(!coi_msgid_list_first(NULL, &id, &len));
+	test_assert(id == NULL && len == 0);
+	for (i = 0; i < N_ELEMENTS(tests); i++) {
+		if (tests[i].id == NULL) {
+			test_assert_idx(!coi_msgid_list_first(tests[i].value,
+							      &id, &len), i);
+			test_assert_idx(id == NULL && len == 0, i);
+		} else {
+			test_assert_idx(coi_msgid_list_first(tests[i].value,
+							     &id, &len), i);
+			test_assert_strcmp_idx(t_strndup(id, len),
+					       tests[i].id, i);
+		}
+	}
+	test_end();
+}
+
 static void test_coi_msgid_list_huge(void)
 {
 	string_t *refs = t_str_new(1024 * 1024);
@@ -87,6 +129,7 @@ static void test_coi_headers_are_chat(void)
 int main(void)
 {
 	static void (*const test_functions[])(void) = {
+		test_coi_msgid_list_first,
 		test_coi_msgid_list_first_is_chat,
 		test_coi_msgid_list_huge,
 		test_coi_headers_are_chat,
