@@ -52,3 +52,11 @@ def imap_connect(server):
 @pytest.fixture
 def imap(imap_connect, user):
     return imap_connect(user)
+
+
+@pytest.fixture
+def push():
+    """A local WebPush push service (coitest.pushservice) on loopback."""
+    from coitest.pushservice import PushService
+    with PushService() as service:
+        yield service

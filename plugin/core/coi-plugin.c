@@ -7,23 +7,35 @@
 #include "mail-storage-hooks.h"
 #include "coi-user.h"
 #include "coi-plugin.h"
+#include "coi-push-sender.h"
+#include "coi-webpush.h"
 
 const char *coi_plugin_version = DOVECOT_ABI_VERSION;
 
 struct coi_user_module coi_user_module =
 	MODULE_CONTEXT_INIT(&mail_user_module_register);
 
+static void coi_mail_user_deinit(struct mail_user *user)
+{
+	struct coi_user *cuser = COI_USER_CONTEXT(user);
+
+	coi_webpush_user_deinit(user);
+	cuser->module_ctx.super.deinit(user);
+}
+
 static void coi_mail_user_created(struct mail_user *user)
 {
 	struct coi_user *cuser;
+	struct mail_user_vfuncs *v = user->vlast;
 
 	/* The raw user of LMTP/LDA has no settings of its own. */
 	if (user->autocreated)
 		return;
 
 	cuser = p_new(user->pool, struct coi_user, 1);
-	cuser->module_ctx.super = *user->vlast;
+	cuser->module_ctx.super = *v;
 	user->vlast = &cuser->module_ctx.super;
+	v->deinit = coi_mail_user_deinit;
 	MODULE_CONTEXT_SET(user, coi_user_module, cuser);
 }
 
@@ -55,6 +67,7 @@ static void coi_mail_namespaces_created(struct mail_namespace *namespaces)
 		root, sep, COI_MAILBOX_CHATS);
 	cuser->contacts_vname = p_strdup_printf(user->pool, "%s%c%s",
 		root, sep, COI_MAILBOX_CONTACTS);
+	coi_webpush_user_ready(user);
 }
 
 static struct mail_storage_hooks coi_mail_storage_hooks = {
@@ -118,10 +131,16 @@ void coi_plugin_init(struct module *module)
 	mail_storage_hooks_add(module, &coi_mail_storage_hooks);
 	mail_storage_hooks_add(module, &coi_seen_mail_storage_hooks);
 	coi_attributes_register();
+	coi_webpush_attributes_register();
 }
 
 void coi_plugin_deinit(void)
 {
+	/* Normally the process plugins flushed already; this covers
+	   processes without one (e.g. doveadm). */
+	coi_push_sender_flush();
+	coi_webpush_deinit();
+	coi_webpush_attributes_unregister();
 	coi_attributes_unregister();
 	mail_storage_hooks_remove(&coi_seen_mail_storage_hooks);
 	mail_storage_hooks_remove(&coi_mail_storage_hooks);

@@ -7,6 +7,8 @@
 #include "imap-common.h"
 #include "imap-client.h"
 #include "coi-plugin.h"
+#include "coi-push-sender.h"
+#include "coi-webpush.h"
 #include "imap-coi-plugin.h"
 
 const char *imap_coi_plugin_version = DOVECOT_ABI_VERSION;
@@ -21,6 +23,8 @@ static void imap_coi_client_created(struct client **client)
 	   advertised pre-auth. */
 	if (coi_user_has_plugin((*client)->user))
 		client_add_capability(*client, "COI");
+	if (coi_webpush_user_enabled((*client)->user))
+		client_add_capability(*client, "WEBPUSH");
 
 	if (next_hook_client_created != NULL)
 		next_hook_client_created(client);
@@ -34,5 +38,8 @@ void imap_coi_plugin_init(struct module *module ATTR_UNUSED)
 
 void imap_coi_plugin_deinit(void)
 {
+	/* Validation pushes sent for SETMETADATA get their bounded time to
+	   finish while the users still exist. */
+	coi_push_sender_flush();
 	imap_client_created_hook_set(next_hook_client_created);
 }

@@ -70,7 +70,9 @@ class DevServer:
 
     def cleanup(self):
         self.stop()
-        shutil.rmtree(self.state_dir, ignore_errors=True)
+        # COI_KEEP_STATE=1 keeps logs and mail for a post-mortem
+        if os.environ.get("COI_KEEP_STATE") != "1":
+            shutil.rmtree(self.state_dir, ignore_errors=True)
 
     # -- users ---------------------------------------------------------
     def new_user(self, prefix="u"):

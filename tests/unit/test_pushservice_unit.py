@@ -41,12 +41,6 @@ def v(name):
 
 
 @pytest.fixture
-def push():
-    with PushService() as service:
-        yield service
-
-
-@pytest.fixture
 def vapid():
     return VapidKey()
 

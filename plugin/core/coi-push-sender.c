@@ -1,0 +1,589 @@
+/* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
+
+#include "lib.h"
+#include "array.h"
+#include "hash.h"
+#include "ioloop.h"
+#include "llist.h"
+#include "str.h"
+#include "settings-parser.h"
+#include "iostream-ssl.h"
+#include "dns-lookup.h"
+#include "http-url.h"
+#include "http-client.h"
+#include "mail-user.h"
+#include "mail-storage-settings.h"
+#include "coi-push-policy.h"
+#include "coi-push-sender.h"
+
+#define COI_PUSH_TIMEOUT_DEFAULT_MSECS (10 * 1000)
+#define COI_PUSH_MAX_ATTEMPTS_DEFAULT 4
+#define COI_PUSH_RETRY_MAX_DEFAULT_SECS 60
+#define COI_PUSH_EXIT_WAIT_DEFAULT_MSECS 2000
+#define COI_PUSH_MAX_PENDING_DEFAULT 1000
+#define COI_PUSH_USER_RATE_DEFAULT 60
+#define COI_PUSH_RATE_WINDOW_SECS 60
+/* The rate table is per process; an LMTP process serving very many users
+   simply starts over rather than growing without bound. */
+#define COI_PUSH_RATE_TABLE_MAX 10000
+#define COI_PUSH_DNS_TIMEOUT_MSECS 5000
+
+struct coi_push_sender_settings {
+	unsigned int timeout_msecs;
+	unsigned int max_attempts;
+	unsigned int retry_max_secs;
+	unsigned int exit_wait_msecs;
+	unsigned int max_pending;
+	unsigned int user_rate;
+};
+
+struct coi_push_rate {
+	time_t window_start;
+	unsigned int count;
+};
+
+struct coi_push_request {
+	struct coi_push_request *prev, *next;
+	pool_t pool;
+	struct event *event;
+
+	struct http_url *url;
+	bool host_allowed;
+	struct ip_addr ip;
+	ARRAY_TYPE(const_string) headers;
+	const unsigned char *body;
+	size_t body_size;
+	unsigned int attempts;
+
+	struct dns_lookup *lookup;
+	struct http_client_request *http_req;
+	struct timeout *to_retry;
+
+	coi_push_callback_t *callback;
+	void *context;
+};
+
+struct coi_push_sender {
+	pool_t pool;
+	struct coi_push_sender_settings set;
+	struct coi_push_policy *policy;
+	const char *dns_socket_path;
+	struct http_client *http_client;
+	struct event *event;
+
+	struct coi_push_request *requests;
+	unsigned int pending_count;
+	/* Own pool: the table is thrown away when it grows too big. */
+	pool_t rates_pool;
+	HASH_TABLE(char *, struct coi_push_rate *) rates;
+	bool flushing;
+};
+
+static struct event_category coi_push_event_category = {
+	.name = "coi-push",
+};
+
+static struct coi_push_sender *coi_push_sender = NULL;
+
+static void coi_push_request_attempt(struct coi_push_request *req);
+
+static unsigned int
+coi_push_setting_msecs(struct mail_user *user, const char *name,
+		       unsigned int default_msecs)
+{
+	const char *value = mail_user_plugin_getenv(user, name), *error;
+	unsigned int msecs;
+
+	if (value == NULL || value[0] == '\0')
+		return default_msecs;
+	if (settings_get_time_msecs(value, &msecs, &error) < 0) {
+		e_error(user->event, "coi: Invalid %s=%s: %s - using default",
+			name, value, error);
+		return default_msecs;
+	}
+	return msecs;
+}
+
+static unsigned int
+coi_push_setting_uint(struct mail_user *user, const char *name,
+		      unsigned int default_value)
+{
+	const char *value = mail_user_plugin_getenv(user, name);
+	unsigned int num;
+
+	if (value == NULL || value[0] == '\0')
+		return default_value;
+	if (str_to_uint(value, &num) < 0) {
+		e_error(user->event, "coi: Invalid %s=%s: not a number - "
+			"using default", name, value);
+		return default_value;
+	}
+	return num;
+}
+
+static int
+coi_push_policy_get(struct mail_user *user, pool_t pool,
+		    struct coi_push_policy **policy_r)
+{
+	const char *allow = mail_user_plugin_getenv(user, "coi_push_allow");
+	const char *error;
+
+	if (coi_push_policy_parse(pool, allow, policy_r, &error) < 0) {
+		e_error(user->event, "coi: Invalid coi_push_allow: %s", error);
+		return -1;
+	}
+	return 0;
+}
+
+/* The sender is per process and takes its settings from the first user
+   that sends: these are server-wide settings in practice, like the
+   http client settings of Dovecot's own push drivers. */
+static struct coi_push_sender *coi_push_sender_get(struct mail_user *user)
+{
+	struct coi_push_sender *sender;
+	struct http_client_settings http_set;
+	struct ssl_iostream_settings ssl_set;
+	pool_t pool;
+
+	if (coi_push_sender != NULL)
+		return coi_push_sender;
+	i_assert(user != NULL);
+
+	pool = pool_alloconly_create("coi push sender", 2048);
+	sender = p_new(pool, struct coi_push_sender, 1);
+	sender->pool = pool;
+	if (coi_push_policy_get(user, pool, &sender->policy) < 0) {
+		/* Fall back to the strictest policy rather than none. */
+		if (coi_push_policy_parse(pool, NULL, &sender->policy,
+					  NULL) < 0)
+			i_unreached();
+	}
+	sender->set.timeout_msecs = coi_push_setting_msecs(user,
+		"coi_push_timeout", COI_PUSH_TIMEOUT_DEFAULT_MSECS);
+	sender->set.max_attempts = coi_push_setting_uint(user,
+		"coi_push_max_attempts", COI_PUSH_MAX_ATTEMPTS_DEFAULT);
+	if (sender->set.max_attempts == 0)
+		sender->set.max_attempts = 1;
+	sender->set.retry_max_secs = coi_push_setting_msecs(user,
+		"coi_push_retry_max_delay",
+		COI_PUSH_RETRY_MAX_DEFAULT_SECS * 1000) / 1000;
+	sender->set.exit_wait_msecs = coi_push_setting_msecs(user,
+		"coi_push_exit_wait", COI_PUSH_EXIT_WAIT_DEFAULT_MSECS);
+	sender->set.max_pending = coi_push_setting_uint(user,
+		"coi_push_max_pending", COI_PUSH_MAX_PENDING_DEFAULT);
+	sender->set.user_rate = coi_push_setting_uint(user,
+		"coi_push_user_rate", COI_PUSH_USER_RATE_DEFAULT);
+	sender->dns_socket_path = p_strconcat(pool, user->set->base_dir,
+					      "/"DNS_CLIENT_SOCKET_NAME, NULL);
+	sender->rates_pool = pool_alloconly_create("coi push rates", 1024);
+	hash_table_create(&sender->rates, sender->rates_pool, 0,
+			  str_hash, strcmp);
+
+	sender->event = event_create(NULL);
+	event_add_category(sender->event, &coi_push_event_category);
+	event_set_append_log_prefix(sender->event, "coi-push: ");
+	event_set_forced_debug(sender->event, user->mail_debug);
+
+	i_zero(&http_set);
+	http_set.debug = user->mail_debug;
+	http_set.user_agent = "dovecot-coi";
+	/* Redirects would lead past the address check. */
+	http_set.max_redirects = 0;
+	http_set.max_attempts = 1;
+	http_set.max_idle_time_msecs = 5000;
+	http_set.max_parallel_connections = 4;
+	http_set.request_timeout_msecs = sender->set.timeout_msecs;
+	http_set.connect_timeout_msecs = sender->set.timeout_msecs;
+	http_set.event_parent = sender->event;
+	mail_user_init_ssl_client_settings(user, &ssl_set);
+	http_set.ssl = &ssl_set;
+	sender->http_client = http_client_init(&http_set);
+
+	coi_push_sender = sender;
+	return sender;
+}
+
+int coi_push_check_url(struct mail_user *user, const char *url,
+		       const char **error_r)
+{
+	struct coi_push_policy *policy;
+	struct http_url *http_url;
+	bool host_allowed;
+	int ret;
+
+	if (coi_push_policy_get(user, pool_datastack_create(), &policy) < 0) {
+		*error_r = "push is not available on this server";
+		return -1;
+	}
+	T_BEGIN {
+		ret = coi_push_policy_check_url(policy, pool_datastack_create(),
+						url, &http_url, &host_allowed,
+						error_r);
+		if (ret < 0)
+			*error_r = t_strdup(*error_r);
+	} T_END_PASS_STR_IF(ret < 0, error_r);
+	return ret;
+}
+
+static bool
+coi_push_rate_allow(struct coi_push_sender *sender, const char *username)
+{
+	struct coi_push_rate *rate;
+	char *key;
+
+	if (sender->set.user_rate == 0)
+		return TRUE;
+	rate = hash_table_lookup(sender->rates, username);
+	if (rate == NULL) {
+		if (hash_table_count(sender->rates) >= COI_PUSH_RATE_TABLE_MAX) {
+			hash_table_destroy(&sender->rates);
+			pool_unref(&sender->rates_pool);
+			sender->rates_pool = pool_alloconly_create(
+				"coi push rates", 1024);
+			hash_table_create(&sender->rates, sender->rates_pool,
+					  0, str_hash, strcmp);
+		}
+		key = p_strdup(sender->rates_pool, username);
+		rate = p_new(sender->rates_pool, struct coi_push_rate, 1);
+		hash_table_insert(sender->rates, key, rate);
+	}
+	if (rate->window_start + COI_PUSH_RATE_WINDOW_SECS <= ioloop_time) {
+		rate->window_start = ioloop_time;
+		rate->count = 0;
+	}
+	if (rate->count >= sender->set.user_rate)
+		return FALSE;
+	rate->count++;
+	return TRUE;
+}
+
+static void
+coi_push_request_finish(struct coi_push_request *req,
+			enum coi_push_result result, unsigned int status,
+			const char *reason)
+{
+	struct coi_push_sender *sender = coi_push_sender;
+
+	if (req->http_req != NULL)
+		http_client_request_abort(&req->http_req);
+	if (req->lookup != NULL)
+		dns_lookup_abort(&req->lookup);
+	timeout_remove(&req->to_retry);
+	DLLIST_REMOVE(&sender->requests, req);
+	i_assert(sender->pending_count > 0);
+	sender->pending_count--;
+
+	req->callback(result, status, reason, req->context);
+	event_unref(&req->event);
+	pool_unref(&req->pool);
+}
+
+static void coi_push_request_retry_now(struct coi_push_request *req)
+{
+	timeout_remove(&req->to_retry);
+	coi_push_request_attempt(req);
+}
+
+static void
+coi_push_request_retry(struct coi_push_request *req, unsigned int status,
+		       const char *reason, unsigned int delay_secs)
+{
+	struct coi_push_sender *sender = coi_push_sender;
+
+	if (sender->flushing) {
+		coi_push_request_finish(req, COI_PUSH_RESULT_FAILED, status,
+			t_strdup_printf("%s (not retried: exiting)", reason));
+		return;
+	}
+	if (req->attempts >= sender->set.max_attempts) {
+		coi_push_request_finish(req, COI_PUSH_RESULT_FAILED, status,
+			t_strdup_printf("%s (gave up after %u attempts)",
+					reason, req->attempts));
+		return;
+	}
+	if (delay_secs > sender->set.retry_max_secs) {
+		coi_push_request_finish(req, COI_PUSH_RESULT_FAILED, status,
+			t_strdup_printf("%s (retry in %u s is beyond the "
+					"limit of %u s)", reason, delay_secs,
+					sender->set.retry_max_secs));
+		return;
+	}
+	e_debug(req->event, "Attempt %u failed: %s - retrying in %u s",
+		req->attempts, reason, delay_secs);
+	req->to_retry = timeout_add(delay_secs * 1000,
+				    coi_push_request_retry_now, req);
+}
+
+static unsigned int coi_push_request_backoff(struct coi_push_request *req)
+{
+	/* 1, 2, 4, 8, ... seconds */
+	unsigned int shift = req->attempts <= 1 ? 0 : req->attempts - 1;
+
+	return shift >= 16 ? (1U << 16) : (1U << shift);
+}
+
+static void
+coi_push_request_http_callback(const struct http_response *response,
+			       struct coi_push_request *req)
+{
+	unsigned int status = response->status;
+	const char *reason = t_strdup_printf("%u %s", status,
+		response->reason == NULL ? "" : response->reason);
+	unsigned int delay;
+
+	req->http_req = NULL;
+	if (status >= 200 && status < 300) {
+		coi_push_request_finish(req, COI_PUSH_RESULT_DELIVERED,
+					status, reason);
+	} else if (status == 404 || status == 410) {
+		coi_push_request_finish(req, COI_PUSH_RESULT_GONE,
+					status, reason);
+	} else if (status == 413) {
+		coi_push_request_finish(req, COI_PUSH_RESULT_TOO_LARGE,
+					status, reason);
+	} else if (status == 429) {
+		if (response->retry_after != (time_t)-1 &&
+		    response->retry_after > ioloop_time)
+			delay = response->retry_after - ioloop_time;
+		else
+			delay = coi_push_request_backoff(req);
+		coi_push_request_retry(req, status, reason, delay);
+	} else if (status == HTTP_CLIENT_REQUEST_ERROR_ABORTED) {
+		coi_push_request_finish(req, COI_PUSH_RESULT_FAILED, 0,
+					response->reason);
+	} else if (status >= 500) {
+		/* 5xx and lib-http's internal errors (connection failures,
+		   timeouts: status >= 9000) */
+		if (status >= HTTP_CLIENT_REQUEST_ERROR_ABORTED) {
+			reason = response->reason;
+			status = 0;
+		}
+		coi_push_request_retry(req, status, reason,
+				       coi_push_request_backoff(req));
+	} else {
+		coi_push_request_finish(req, COI_PUSH_RESULT_REJECTED,
+					status, reason);
+	}
+}
+
+static void coi_push_request_http(struct coi_push_request *req)
+{
+	struct coi_push_sender *sender = coi_push_sender;
+	struct http_url url = *req->url;
+	const char *const *headers;
+	unsigned int i, count;
+
+	url.host.ip = req->ip;
+	req->http_req = http_client_request_url(sender->http_client, "POST",
+		&url, coi_push_request_http_callback, req);
+	http_client_request_set_event(req->http_req, req->event);
+	headers = array_get(&req->headers, &count);
+	for (i = 0; i + 1 < count; i += 2)
+		http_client_request_add_header(req->http_req, headers[i],
+					       headers[i + 1]);
+	http_client_request_set_payload_data(req->http_req, req->body,
+					     req->body_size);
+	http_client_request_set_max_attempts(req->http_req, 1);
+	http_client_request_set_timeout_msecs(req->http_req,
+					      sender->set.timeout_msecs);
+	http_client_request_submit(req->http_req);
+}
+
+static void
+coi_push_request_dns_callback(const struct dns_lookup_result *result,
+			      struct coi_push_request *req)
+{
+	struct coi_push_sender *sender = coi_push_sender;
+	unsigned int i;
+
+	req->lookup = NULL;
+	if (result->ret != 0) {
+		coi_push_request_retry(req, 0, t_strdup_printf(
+			"DNS lookup of %s failed: %s", req->url->host.name,
+			result->error), coi_push_request_backoff(req));
+		return;
+	}
+	for (i = 0; i < result->ips_count; i++) {
+		if (coi_push_policy_address_allowed(sender->policy,
+						    req->host_allowed,
+						    &result->ips[i]))
+			break;
+	}
+	if (i == result->ips_count) {
+		coi_push_request_finish(req, COI_PUSH_RESULT_REJECTED, 0,
+			t_strdup_printf("%s resolves only to addresses that "
+				"are not allowed (%s)", req->url->host.name,
+				result->ips_count == 0 ? "none" :
+				net_ip2addr(&result->ips[0])));
+		return;
+	}
+	/* Pin the checked address: lib-http connects to it and does no
+	   lookup of its own that could give another answer. */
+	req->ip = result->ips[i];
+	coi_push_request_http(req);
+}
+
+static void coi_push_request_attempt(struct coi_push_request *req)
+{
+	struct coi_push_sender *sender = coi_push_sender;
+	struct dns_lookup_settings dns_set;
+
+	req->attempts++;
+	if (req->ip.family != 0) {
+		coi_push_request_http(req);
+		return;
+	}
+	i_zero(&dns_set);
+	dns_set.dns_client_socket_path = sender->dns_socket_path;
+	dns_set.timeout_msecs = COI_PUSH_DNS_TIMEOUT_MSECS;
+	dns_set.event_parent = req->event;
+	/* A failure to reach the DNS service calls the callback at once. */
+	(void)dns_lookup(req->url->host.name, &dns_set,
+			 coi_push_request_dns_callback, req, &req->lookup);
+}
+
+#undef coi_push_send
+int coi_push_send(struct mail_user *user,
+		  const struct coi_push_request_params *params,
+		  coi_push_callback_t *callback, void *context,
+		  const char **error_r)
+{
+	struct coi_push_sender *sender = coi_push_sender_get(user);
+	struct coi_push_request *req;
+	const char *const *header;
+	pool_t pool;
+
+	if (sender->flushing) {
+		*error_r = "process is exiting";
+		return -1;
+	}
+	if (sender->pending_count >= sender->set.max_pending) {
+		*error_r = t_strdup_printf("too many pending push requests "
+			"in this process (coi_push_max_pending=%u)",
+			sender->set.max_pending);
+		return -1;
+	}
+
+	pool = pool_alloconly_create("coi push request",
+				     1024 + params->body_size);
+	req = p_new(pool, struct coi_push_request, 1);
+	req->pool = pool;
+	if (coi_push_policy_check_url(sender->policy, pool, params->url,
+				      &req->url, &req->host_allowed,
+				      error_r) < 0) {
+		pool_unref(&pool);
+		return -1;
+	}
+	if (!coi_push_rate_allow(sender, params->username)) {
+		*error_r = t_strdup_printf("more than %u push requests per "
+			"minute for this user (coi_push_user_rate)",
+			sender->set.user_rate);
+		pool_unref(&pool);
+		return -1;
+	}
+	req->ip = req->url->host.ip;
+	p_array_init(&req->headers, pool, 8);
+	for (header = params->headers; header != NULL && *header != NULL;
+	     header++) {
+		const char *value = p_strdup(pool, *header);
+		array_push_back(&req->headers, &value);
+	}
+	req->body = p_memdup(pool, params->body, params->body_size);
+	req->body_size = params->body_size;
+	req->callback = callback;
+	req->context = context;
+	req->event = event_create(sender->event);
+	event_add_str(req->event, "user", params->username);
+	event_set_append_log_prefix(req->event, t_strdup_printf(
+		"%s: %s: ", params->username, params->log_label));
+
+	DLLIST_PREPEND(&sender->requests, req);
+	sender->pending_count++;
+	coi_push_request_attempt(req);
+	return 0;
+}
+
+unsigned int coi_push_sender_pending_count(void)
+{
+	return coi_push_sender == NULL ? 0 : coi_push_sender->pending_count;
+}
+
+struct coi_push_flush_context {
+	struct ioloop *ioloop;
+	bool timed_out;
+};
+
+static void coi_push_sender_flush_timeout(struct coi_push_flush_context *ctx)
+{
+	ctx->timed_out = TRUE;
+	io_loop_stop(ctx->ioloop);
+}
+
+static void coi_push_sender_switch_ioloop(struct coi_push_sender *sender)
+{
+	struct coi_push_request *req;
+
+	http_client_switch_ioloop(sender->http_client);
+	for (req = sender->requests; req != NULL; req = req->next) {
+		if (req->lookup != NULL)
+			dns_lookup_switch_ioloop(req->lookup);
+	}
+}
+
+static void coi_push_sender_wait(struct coi_push_sender *sender)
+{
+	struct coi_push_flush_context ctx;
+	struct ioloop *prev_ioloop = current_ioloop;
+	struct timeout *to;
+
+	i_zero(&ctx);
+	ctx.ioloop = io_loop_create();
+	coi_push_sender_switch_ioloop(sender);
+	to = timeout_add(sender->set.exit_wait_msecs,
+			 coi_push_sender_flush_timeout, &ctx);
+	while (sender->pending_count > 0 && !ctx.timed_out)
+		io_loop_run(ctx.ioloop);
+	timeout_remove(&to);
+	if (prev_ioloop != NULL) {
+		io_loop_set_current(prev_ioloop);
+		coi_push_sender_switch_ioloop(sender);
+		io_loop_set_current(ctx.ioloop);
+	}
+	io_loop_destroy(&ctx.ioloop);
+}
+
+void coi_push_sender_flush(void)
+{
+	struct coi_push_sender *sender = coi_push_sender;
+	struct coi_push_request *req, *next;
+
+	if (sender == NULL)
+		return;
+	sender->flushing = TRUE;
+
+	/* Waiting retries are not worth delaying the exit for. */
+	for (req = sender->requests; req != NULL; req = next) {
+		next = req->next;
+		if (req->to_retry != NULL) {
+			coi_push_request_finish(req, COI_PUSH_RESULT_FAILED,
+				0, "not retried: process is exiting");
+		}
+	}
+	if (sender->pending_count > 0 && sender->set.exit_wait_msecs > 0)
+		coi_push_sender_wait(sender);
+	if (sender->pending_count > 0) {
+		e_warning(sender->event, "Gave up on %u push requests still "
+			  "pending at exit (coi_push_exit_wait)",
+			  sender->pending_count);
+	}
+	while (sender->requests != NULL) {
+		coi_push_request_finish(sender->requests,
+			COI_PUSH_RESULT_FAILED, 0, "process is exiting");
+	}
+	http_client_deinit(&sender->http_client);
+	hash_table_destroy(&sender->rates);
+	pool_unref(&sender->rates_pool);
+	event_unref(&sender->event);
+	coi_push_sender = NULL;
+	pool_unref(&sender->pool);
+}

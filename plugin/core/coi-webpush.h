@@ -1,0 +1,34 @@
+#ifndef COI_WEBPUSH_H
+#define COI_WEBPUSH_H
+
+/* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
+
+/* IMAP WebPush (webpush-spec.md): the VAPID key and the subscriptions as
+   METADATA entries, the validation round trip, and encrypted pushes for
+   delivered messages. */
+
+struct mail_user;
+struct coi_webpush_message;
+
+/* TRUE if the user has the plugin and the server has WebPush configured
+   (coi_webpush_vapid_key). */
+bool coi_webpush_user_enabled(struct mail_user *user);
+
+void coi_webpush_attributes_register(void);
+void coi_webpush_attributes_unregister(void);
+
+/* Sends a push to every validated subscription of the user whose msgtype
+   matches the message. Never fails the caller: problems are logged. */
+void coi_webpush_notify_message(struct mail_user *user,
+				const struct coi_webpush_message *msg);
+
+/* The user's namespaces exist / the user is being freed: pushes that end
+   while the user exists can act on its storage (remove a subscription the
+   push service reported gone). */
+void coi_webpush_user_ready(struct mail_user *user);
+void coi_webpush_user_deinit(struct mail_user *user);
+
+/* Frees the per-process key cache. */
+void coi_webpush_deinit(void);
+
+#endif

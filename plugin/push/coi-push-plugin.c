@@ -1,0 +1,125 @@
+/* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
+
+/* The push side of COI: a push_notification driver ("coi") that hands
+   every message delivered by the MTA to the core's push protocols. Dovecot's
+   push_notification plugin already tells MTA deliveries (MessageNew) from
+   IMAP APPENDs and collects the saved messages' UIDs at commit; this driver
+   adds an event that captures what the payload needs while the message is
+   being saved. */
+
+#include "lib.h"
+#include "mail-storage-private.h"
+#include "mail-user.h"
+#include "push-notification-drivers.h"
+#include "push-notification-events.h"
+#include "push-notification-txn-msg.h"
+#include "coi-plugin.h"
+#include "coi-push-sender.h"
+#include "coi-webpush.h"
+#include "coi-webpush-payload.h"
+#include "coi-push-plugin.h"
+
+#define COI_PUSH_EVENT_NAME "CoiMessageNew"
+
+const char *coi_push_plugin_version = DOVECOT_ABI_VERSION;
+const char *coi_push_plugin_dependencies[] = {
+	"coi", "push_notification", NULL
+};
+
+/* push_notification requires a config for an event to be used. */
+static int coi_push_event_config;
+
+static void *coi_push_event_default_config(void)
+{
+	return &coi_push_event_config;
+}
+
+static void
+coi_push_event_save(struct push_notification_txn *ptxn,
+		    struct push_notification_event_config *ec,
+		    struct push_notification_txn_msg *msg, struct mail *mail)
+{
+	struct coi_webpush_message *data;
+	const char *error;
+
+	if (push_notification_txn_msg_get_eventdata(msg,
+			COI_PUSH_EVENT_NAME) != NULL)
+		return;
+	data = p_new(ptxn->pool, struct coi_webpush_message, 1);
+	if (coi_webpush_message_from_mail(mail, ptxn->pool, data,
+					  &error) < 0) {
+		e_error(mail->box->event, "coi: Cannot read the delivered "
+			"message for push notifications: %s", error);
+		return;
+	}
+	data->folder = p_strdup(ptxn->pool, mailbox_get_vname(mail->box));
+	push_notification_txn_msg_set_eventdata(ptxn, msg, ec, data);
+}
+
+static const struct push_notification_event coi_push_event = {
+	.name = COI_PUSH_EVENT_NAME,
+	.init = {
+		.default_config = coi_push_event_default_config,
+	},
+	.msg_triggers = {
+		.save = coi_push_event_save,
+	},
+};
+
+static int
+coi_push_driver_init(struct push_notification_driver_config *config
+		     ATTR_UNUSED, struct mail_user *user ATTR_UNUSED,
+		     pool_t pool ATTR_UNUSED, void **context ATTR_UNUSED,
+		     const char **error_r ATTR_UNUSED)
+{
+	/* Users without COI (and LMTP's raw user) are skipped per
+	   transaction: failing here would log an error for each. */
+	return 0;
+}
+
+static bool coi_push_driver_begin_txn(struct push_notification_driver_txn *dtxn)
+{
+	if (!coi_webpush_user_enabled(dtxn->ptxn->muser))
+		return FALSE;
+	push_notification_event_init(dtxn, COI_PUSH_EVENT_NAME, NULL);
+	return TRUE;
+}
+
+static void
+coi_push_driver_process_msg(struct push_notification_driver_txn *dtxn,
+			    struct push_notification_txn_msg *msg)
+{
+	struct coi_webpush_message *data;
+
+	data = push_notification_txn_msg_get_eventdata(msg,
+						       COI_PUSH_EVENT_NAME);
+	if (data == NULL)
+		return;
+	data->uid = msg->uid;
+	data->uidvalidity = msg->uid_validity;
+	coi_webpush_notify_message(dtxn->ptxn->muser, data);
+}
+
+static const struct push_notification_driver coi_push_driver = {
+	.name = "coi",
+	.v = {
+		.init = coi_push_driver_init,
+		.begin_txn = coi_push_driver_begin_txn,
+		.process_msg = coi_push_driver_process_msg,
+	},
+};
+
+void coi_push_plugin_init(struct module *module ATTR_UNUSED)
+{
+	push_notification_event_register(&coi_push_event);
+	push_notification_driver_register(&coi_push_driver);
+}
+
+void coi_push_plugin_deinit(void)
+{
+	/* Before push_notification and the users go away: the pending
+	   requests get their bounded time to finish. */
+	coi_push_sender_flush();
+	push_notification_driver_unregister(&coi_push_driver);
+	push_notification_event_unregister(&coi_push_event);
+}
