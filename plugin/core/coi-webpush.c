@@ -293,13 +293,15 @@ coi_webpush_subscription_delete(struct mail_user *user, const char *id,
 	struct mailbox_transaction_context *t;
 	int ret;
 
-	t = mailbox_transaction_begin(box, MAILBOX_TRANSACTION_FLAG_EXTERNAL,
-				      __func__);
-	ret = coi_webpush_subscription_store(t, id, NULL);
-	if (ret < 0)
-		mailbox_transaction_rollback(&t);
-	else
-		ret = mailbox_transaction_commit(&t);
+	if ((ret = mailbox_open(box)) == 0) {
+		t = mailbox_transaction_begin(box,
+			MAILBOX_TRANSACTION_FLAG_EXTERNAL, __func__);
+		ret = coi_webpush_subscription_store(t, id, NULL);
+		if (ret < 0)
+			mailbox_transaction_rollback(&t);
+		else
+			ret = mailbox_transaction_commit(&t);
+	}
 	if (ret < 0) {
 		e_error(user->event, "coi: Failed to remove WebPush "
 			"subscription %s (%s): %s", id, why,

@@ -237,11 +237,13 @@ def test_unsubscribe_with_nil(imap, push):
 ])
 def test_invalid_subscription_ids(imap, push, sub_id):
     sub = push.new_subscription()
-    resp = imap.setmetadata("", sub_entry(sub_id),
-                            Literal(sub.json().encode(), nonsync=True))
+    # A quoted value: Dovecot 2.3.19 itself crashes on an entry name with
+    # "*" or "%" followed by a literal (plain Dovecot does too).
+    resp = imap.setmetadata("", sub_entry(sub_id), sub.json())
     assert resp.status in ("NO", "BAD"), resp
     if resp.status == "NO":
         assert_cannot(resp)
+    assert imap.ok("NOOP")
 
 
 @pytest.mark.parametrize("sub_id", ["a" * 10, "Z" * 36, "a-b_c-d_e-9"])
@@ -269,9 +271,10 @@ def make_value(sub, mutate):
     (lambda d: d["resource"].update(
         endpoint="https://push.example.com/" + "x" * 600), "endpoint"),
     (lambda d: d["resource"]["keys"].update(p256dh="AAAA"), "p256dh"),
+    # a point that is not on the curve
     (lambda d: d["resource"]["keys"].update(
         p256dh="BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4"
-               "bjyPjs7Vd8pZGH6SRpkNtoIAiw5"), "p256dh"),
+               "bjyPjs7Vd8pZGH6SRpkNtoIBiw4"), "p256dh"),
     (lambda d: d["resource"]["keys"].update(auth="c2hvcnQ"), "auth"),
     (lambda d: d["resource"]["keys"].pop("auth"), "auth"),
     (lambda d: d["resource"].update(keys="x"), "keys"),
@@ -420,15 +423,36 @@ def test_no_push_for_append_or_read_receipts(server, imap, user, push):
 
 
 @pytest.mark.parametrize("status", [404, 410])
+def test_gone_validation_removes_subscription(imap, push, status):
+    sub = push.new_subscription()
+    sub.respond(status)
+    assert subscribe(imap, "gone-valid-1", sub).status == "OK"
+    push.wait_for_requests(sub, 1)
+    deadline = time.time() + 10
+    while time.time() < deadline and "gone-valid-1" in listed(imap):
+        time.sleep(0.1)
+    assert "gone-valid-1" not in listed(imap)
+
+
+@pytest.mark.parametrize("status", [404, 410])
 def test_gone_subscription_is_deleted(server, imap, user, push, status):
+    """LMTP frees the user right after the delivery, before the push
+    service answers: the subscription goes when that LMTP process next
+    handles the user (or at once where the user is still active)."""
     sub = subscribe_validated(imap, push, "gone-test-1")
     sub.respond(status)
-    deliver(server, user)
-    push.wait_for_requests(sub, 2)
-    deadline = time.time() + 10
-    while time.time() < deadline and "gone-test-1" in listed(imap):
-        time.sleep(0.2)
-    assert "gone-test-1" not in listed(imap)
+    deliveries = 0
+    while "gone-test-1" in listed(imap) and deliveries < 8:
+        deliver(server, user, subject="d%d" % deliveries)
+        deliveries += 1
+        if deliveries == 1:
+            push.wait_for_requests(sub, 2)
+        time.sleep(0.3)
+    assert "gone-test-1" not in listed(imap), deliveries
+    pushes = len(push.requests(sub))
+    deliver(server, user, subject="after removal")
+    assert wait_for_count(imap, "INBOX", deliveries + 1) == deliveries + 1
+    push.assert_no_more_requests(sub, count=pushes, seconds=1)
 
 
 def test_retry_after_5xx_and_429(server, imap, user, push):
