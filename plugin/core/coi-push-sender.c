@@ -63,6 +63,12 @@ struct coi_push_request {
 	void *context;
 };
 
+struct coi_push_deferred {
+	struct coi_push_deferred *next;
+	coi_push_deferred_callback_t *run;
+	void *context;
+};
+
 struct coi_push_sender {
 	pool_t pool;
 	struct coi_push_sender_settings set;
@@ -73,6 +79,8 @@ struct coi_push_sender {
 
 	struct coi_push_request *requests;
 	unsigned int pending_count;
+	struct coi_push_deferred *deferred, **deferred_tail;
+	struct timeout *to_deferred;
 	/* Own pool: the table is thrown away when it grows too big. */
 	pool_t rates_pool;
 	HASH_TABLE(char *, struct coi_push_rate *) rates;
@@ -152,6 +160,7 @@ static struct coi_push_sender *coi_push_sender_get(struct mail_user *user)
 	pool = pool_alloconly_create("coi push sender", 2048);
 	sender = p_new(pool, struct coi_push_sender, 1);
 	sender->pool = pool;
+	sender->deferred_tail = &sender->deferred;
 	if (coi_push_policy_get(user, pool, &sender->policy) < 0) {
 		/* Fall back to the strictest policy rather than none. */
 		if (coi_push_policy_parse(pool, NULL, &sender->policy,
@@ -442,6 +451,40 @@ static void coi_push_request_attempt(struct coi_push_request *req)
 			 coi_push_request_dns_callback, req, &req->lookup);
 }
 
+static void coi_push_run_deferred(struct coi_push_sender *sender)
+{
+	struct coi_push_deferred *deferred;
+
+	timeout_remove(&sender->to_deferred);
+	while ((deferred = sender->deferred) != NULL) {
+		sender->deferred = deferred->next;
+		if (sender->deferred == NULL)
+			sender->deferred_tail = &sender->deferred;
+		T_BEGIN {
+			deferred->run(deferred->context);
+		} T_END;
+		i_free(deferred);
+	}
+}
+
+#undef coi_push_defer
+void coi_push_defer(struct mail_user *user,
+		    coi_push_deferred_callback_t *run, void *context)
+{
+	struct coi_push_sender *sender = coi_push_sender_get(user);
+	struct coi_push_deferred *deferred;
+
+	deferred = i_new(struct coi_push_deferred, 1);
+	deferred->run = run;
+	deferred->context = context;
+	*sender->deferred_tail = deferred;
+	sender->deferred_tail = &deferred->next;
+	if (sender->to_deferred == NULL) {
+		sender->to_deferred = timeout_add_short(0,
+			coi_push_run_deferred, sender);
+	}
+}
+
 #undef coi_push_send
 int coi_push_send(struct mail_user *user,
 		  const struct coi_push_request_params *params,
@@ -559,6 +602,8 @@ void coi_push_sender_flush(void)
 
 	if (sender == NULL)
 		return;
+	/* what was prepared for sending is sent before giving up */
+	coi_push_run_deferred(sender);
 	sender->flushing = TRUE;
 
 	/* Waiting retries are not worth delaying the exit for. */

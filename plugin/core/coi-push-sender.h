@@ -66,6 +66,18 @@ int coi_push_send(struct mail_user *user,
 			typeof(context))), \
 		(coi_push_callback_t *)callback, context, error_r)
 
+/* Runs run(context) from the ioloop soon, after the current callback (for
+   LMTP: after the reply went out), or at the latest in
+   coi_push_sender_flush(). For the expensive part of preparing a push
+   (encryption, signing), so that it does not delay the caller. */
+typedef void coi_push_deferred_callback_t(void *context);
+void coi_push_defer(struct mail_user *user,
+		    coi_push_deferred_callback_t *run, void *context);
+#define coi_push_defer(user, run, context) \
+	coi_push_defer(user, (coi_push_deferred_callback_t *)run, \
+		       TRUE ? context : \
+		       CALLBACK_TYPECHECK(run, void (*)(typeof(context))))
+
 /* Number of requests not finished yet (in this process). */
 unsigned int coi_push_sender_pending_count(void);
 

@@ -73,6 +73,7 @@ struct coi_webpush_gone {
 #define COI_WEBPUSH_GONE_MAX 1000
 
 static struct coi_webpush_keys *coi_webpush_keys = NULL;
+static void coi_webpush_jwt_cache_free(void);
 /* username -> the user's mail_user while it exists in this process */
 static HASH_TABLE(char *, struct mail_user *) coi_webpush_live_users;
 static ARRAY(struct coi_webpush_gone) coi_webpush_gone_list;
@@ -135,6 +136,8 @@ static void coi_webpush_keys_free(struct coi_webpush_keys **_keys)
 	struct coi_webpush_keys *keys = *_keys;
 
 	*_keys = NULL;
+	/* the cached JWTs were signed with this key */
+	coi_webpush_jwt_cache_free();
 	if (keys->key != NULL)
 		coi_webpush_vapid_key_free(&keys->key);
 	buffer_free(&keys->secret);
@@ -460,23 +463,102 @@ coi_webpush_header_add(ARRAY_TYPE(const_string) *headers, const char *name,
 	array_push_back(headers, &value);
 }
 
+/* The VAPID Authorization header for an origin, reused while it stays
+   valid for long enough: signing is the most expensive part of a push. */
+struct coi_webpush_jwt {
+	char *origin;
+	char *subject;
+	char *authorization;
+	time_t exp;
+};
+#define COI_WEBPUSH_JWT_CACHE_MAX 64
+#define COI_WEBPUSH_JWT_MIN_REMAINING_SECS (60 * 60)
+static ARRAY(struct coi_webpush_jwt) coi_webpush_jwt_cache;
+
+static void coi_webpush_jwt_cache_free(void)
+{
+	struct coi_webpush_jwt *jwt;
+
+	if (!array_is_created(&coi_webpush_jwt_cache))
+		return;
+	array_foreach_modifiable(&coi_webpush_jwt_cache, jwt) {
+		i_free(jwt->origin);
+		i_free(jwt->subject);
+		i_free(jwt->authorization);
+	}
+	array_free(&coi_webpush_jwt_cache);
+}
+
+static int
+coi_webpush_authorization(struct coi_webpush_keys *keys, const char *origin,
+			  const char *subject, const char **value_r,
+			  const char **error_r)
+{
+	struct coi_webpush_jwt *jwt;
+	time_t exp = ioloop_time + COI_WEBPUSH_JWT_LIFETIME_SECS;
+
+	if (!array_is_created(&coi_webpush_jwt_cache))
+		i_array_init(&coi_webpush_jwt_cache, 8);
+	array_foreach_modifiable(&coi_webpush_jwt_cache, jwt) {
+		if (strcmp(jwt->origin, origin) == 0 &&
+		    strcmp(jwt->subject, subject) == 0 &&
+		    jwt->exp - ioloop_time >= COI_WEBPUSH_JWT_MIN_REMAINING_SECS) {
+			*value_r = jwt->authorization;
+			return 0;
+		}
+	}
+	if (coi_webpush_vapid_authorization(keys->key, origin, exp, subject,
+					    value_r, error_r) < 0)
+		return -1;
+	if (array_count(&coi_webpush_jwt_cache) >= COI_WEBPUSH_JWT_CACHE_MAX) {
+		/* simply start over: entries are cheap to recreate */
+		coi_webpush_jwt_cache_free();
+		i_array_init(&coi_webpush_jwt_cache, 8);
+	}
+	array_foreach_modifiable(&coi_webpush_jwt_cache, jwt) {
+		if (strcmp(jwt->origin, origin) == 0 &&
+		    strcmp(jwt->subject, subject) == 0) {
+			i_free(jwt->authorization);
+			jwt->authorization = i_strdup(*value_r);
+			jwt->exp = exp;
+			return 0;
+		}
+	}
+	jwt = array_append_space(&coi_webpush_jwt_cache);
+	jwt->origin = i_strdup(origin);
+	jwt->subject = i_strdup(subject);
+	jwt->authorization = i_strdup(*value_r);
+	jwt->exp = exp;
+	return 0;
+}
+
+/* Everything a push needs, copied out of the user: it is prepared after
+   the delivery (or command) has finished, when LMTP has freed the user. */
+struct coi_webpush_prepared {
+	struct coi_webpush_job *job;
+	struct coi_webpush_subscription sub;
+	const char *subject;
+	unsigned int ttl;
+	const char *payload;
+	const char *payload_without_content;
+};
+
 /* Builds the encrypted request for one payload, in pool. */
 static int
-coi_webpush_request_build(struct mail_user *user, pool_t pool,
-			  const char *id,
-			  const struct coi_webpush_subscription *sub,
-			  bool validation, const char *payload,
+coi_webpush_request_build(const struct coi_webpush_prepared *prep,
+			  const char *payload,
 			  struct coi_push_request_params **params_r,
 			  const char **error_r)
 {
-	struct coi_webpush_keys *keys;
+	struct coi_webpush_job *job = prep->job;
+	const struct coi_webpush_subscription *sub = &prep->sub;
+	pool_t pool = job->pool;
 	struct coi_push_request_params *params;
 	buffer_t *ua_public, *auth, *body;
 	const char *origin, *authorization, *urgency;
 	ARRAY_TYPE(const_string) headers;
-	unsigned int ttl;
 
-	if (coi_webpush_keys_get(user, &keys) < 0) {
+	if (coi_webpush_keys == NULL) {
 		*error_r = "VAPID key not available";
 		return -1;
 	}
@@ -489,46 +571,74 @@ coi_webpush_request_build(struct mail_user *user, pool_t pool,
 				strlen(payload), body, error_r) < 0 ||
 	    coi_webpush_endpoint_origin(sub->endpoint, &origin,
 					error_r) < 0 ||
-	    coi_webpush_vapid_authorization(keys->key, origin,
-		ioloop_time + COI_WEBPUSH_JWT_LIFETIME_SECS,
-		coi_webpush_subject(user), &authorization, error_r) < 0)
+	    coi_webpush_authorization(coi_webpush_keys, origin, prep->subject,
+				      &authorization, error_r) < 0)
 		return -1;
 
-	ttl = coi_webpush_setting_secs(user, "coi_webpush_ttl",
-				       COI_WEBPUSH_TTL_DEFAULT_SECS);
 	/* RFC 8030: "high" may wake a device at once; chats are meant to */
-	urgency = !validation && sub->msgtype == COI_WEBPUSH_MSGTYPE_CHAT ?
+	urgency = !job->validation && sub->msgtype == COI_WEBPUSH_MSGTYPE_CHAT ?
 		"high" : "normal";
 	p_array_init(&headers, pool, 16);
 	coi_webpush_header_add(&headers, "Content-Encoding", "aes128gcm");
 	coi_webpush_header_add(&headers, "Content-Type",
 			       "application/octet-stream");
-	coi_webpush_header_add(&headers, "TTL", p_strdup(pool, dec2str(ttl)));
+	coi_webpush_header_add(&headers, "TTL",
+			       p_strdup(pool, dec2str(prep->ttl)));
 	coi_webpush_header_add(&headers, "Urgency", urgency);
 	coi_webpush_header_add(&headers, "Authorization",
 			       p_strdup(pool, authorization));
-	if (validation)
+	if (job->validation)
 		coi_webpush_header_add(&headers, "WebPush-Validation", "");
 	array_append_zero(&headers);
 
 	params = p_new(pool, struct coi_push_request_params, 1);
-	params->url = p_strdup(pool, sub->endpoint);
+	params->url = sub->endpoint;
 	params->headers = array_front(&headers);
 	params->body = p_memdup(pool, body->data, body->used);
 	params->body_size = body->used;
-	params->username = p_strdup(pool, user->username);
+	params->username = job->username;
 	params->log_label = p_strdup_printf(pool, "WebPush subscription %s",
-					    id);
+					    job->id);
 	*params_r = params;
 	return 0;
 }
 
-static struct coi_webpush_job *
-coi_webpush_job_create(struct mail_user *user, const char *id,
-		       bool validation)
+static void coi_webpush_prepared_send(struct coi_webpush_prepared *prep)
 {
+	struct coi_webpush_job *job = prep->job;
+	struct coi_push_request_params *params;
+	const char *error;
+
+	if (coi_webpush_request_build(prep, prep->payload, &params,
+				      &error) < 0 ||
+	    (prep->payload_without_content != NULL &&
+	     coi_webpush_request_build(prep, prep->payload_without_content,
+				       &job->retry_without_content,
+				       &error) < 0) ||
+	    coi_push_send(NULL, params, coi_webpush_job_callback, job,
+			  &error) < 0) {
+		i_warning("coi: %s: WebPush %s to subscription %s not sent: %s",
+			  job->username, job->validation ? "validation" :
+			  "message", job->id, error);
+		coi_webpush_job_free(&job);
+	}
+}
+
+/* Queues a push of payload (and prepares payload_without_content for a
+   413); the encryption and sending happen after the caller returned. */
+static void
+coi_webpush_send(struct mail_user *user, const char *id,
+		 const struct coi_webpush_subscription *sub, bool validation,
+		 const char *payload, const char *payload_without_content)
+{
+	struct coi_webpush_keys *keys;
 	struct coi_webpush_job *job;
+	struct coi_webpush_prepared *prep;
 	pool_t pool;
+
+	/* loads the keys now, while the user's settings are at hand */
+	if (coi_webpush_keys_get(user, &keys) < 0)
+		return;
 
 	pool = pool_alloconly_create("coi webpush job", 4096);
 	job = p_new(pool, struct coi_webpush_job, 1);
@@ -536,35 +646,21 @@ coi_webpush_job_create(struct mail_user *user, const char *id,
 	job->username = p_strdup(pool, user->username);
 	job->id = p_strdup(pool, id);
 	job->validation = validation;
-	return job;
-}
 
-/* Sends payload (and prepares payload_without_content for a 413).
-   Logs and gives up on errors. */
-static void
-coi_webpush_send(struct mail_user *user, const char *id,
-		 const struct coi_webpush_subscription *sub, bool validation,
-		 const char *payload, const char *payload_without_content)
-{
-	struct coi_webpush_job *job;
-	struct coi_push_request_params *params;
-	const char *error;
-
-	job = coi_webpush_job_create(user, id, validation);
-	if (coi_webpush_request_build(user, job->pool, id, sub, validation,
-				      payload, &params, &error) < 0 ||
-	    (payload_without_content != NULL &&
-	     coi_webpush_request_build(user, job->pool, id, sub, validation,
-				       payload_without_content,
-				       &job->retry_without_content,
-				       &error) < 0) ||
-	    coi_push_send(user, params, coi_webpush_job_callback, job,
-			  &error) < 0) {
-		e_warning(user->event, "coi: WebPush %s to subscription %s "
-			  "not sent: %s", validation ? "validation" : "message",
-			  id, error);
-		coi_webpush_job_free(&job);
-	}
+	prep = p_new(pool, struct coi_webpush_prepared, 1);
+	prep->job = job;
+	prep->sub = *sub;
+	prep->sub.client = p_strdup(pool, sub->client);
+	prep->sub.device = p_strdup(pool, sub->device);
+	prep->sub.endpoint = p_strdup(pool, sub->endpoint);
+	prep->sub.p256dh = p_strdup(pool, sub->p256dh);
+	prep->sub.auth = p_strdup(pool, sub->auth);
+	prep->subject = p_strdup(pool, coi_webpush_subject(user));
+	prep->ttl = coi_webpush_setting_secs(user, "coi_webpush_ttl",
+					     COI_WEBPUSH_TTL_DEFAULT_SECS);
+	prep->payload = p_strdup(pool, payload);
+	prep->payload_without_content = p_strdup(pool, payload_without_content);
+	coi_push_defer(user, coi_webpush_prepared_send, prep);
 }
 
 static void
