@@ -11,14 +11,9 @@
 
 #define COI_SERVER_KEY(key) MAILBOX_ATTRIBUTE_PREFIX_DOVECOT_PVT_SERVER key
 
-/* Reads a client-supplied value (a string or, for literals, a stream) into
-   *str_r, NULL for NIL. Returns 1 when read, 0 when the value cannot be a
-   valid configuration value (too long, or contains NUL), -1 on a read
-   error. Reading stops after COI_CONFIG_VALUE_MAX_LEN octets. */
-static int
-coi_attribute_value_read(struct mailbox *box,
-			 const struct mail_attribute_value *value,
-			 const char **str_r)
+int coi_attribute_value_read(struct mailbox *box,
+			     const struct mail_attribute_value *value,
+			     size_t max_len, const char **str_r)
 {
 	const unsigned char *data;
 	size_t size;
@@ -27,17 +22,16 @@ coi_attribute_value_read(struct mailbox *box,
 
 	*str_r = NULL;
 	if (value->value_stream == NULL) {
-		if (value->value != NULL &&
-		    strlen(value->value) > COI_CONFIG_VALUE_MAX_LEN)
+		if (value->value != NULL && strlen(value->value) > max_len)
 			return 0;
 		*str_r = value->value;
 		return 1;
 	}
 
-	str = t_str_new(COI_CONFIG_VALUE_MAX_LEN + 1);
+	str = t_str_new(I_MIN(max_len + 1, 1024));
 	i_stream_seek(value->value_stream, 0);
 	while (i_stream_read_more(value->value_stream, &data, &size) > 0) {
-		if (str_len(str) + size > COI_CONFIG_VALUE_MAX_LEN ||
+		if (str_len(str) + size > max_len ||
 		    memchr(data, '\0', size) != NULL) {
 			valid = FALSE;
 			break;
@@ -82,7 +76,8 @@ coi_attribute_enabled_set(struct mailbox_transaction_context *t,
 
 	if (cuser == NULL)
 		return 0;
-	if ((ret = coi_attribute_value_read(t->box, value, &str)) < 0)
+	if ((ret = coi_attribute_value_read(t->box, value,
+					    COI_CONFIG_VALUE_MAX_LEN, &str)) < 0)
 		return -1;
 	if (ret == 0 || coi_config_parse_enabled(str, &enabled) < 0) {
 		mail_storage_set_error(t->box->storage, MAIL_ERROR_PARAMS,
@@ -106,7 +101,8 @@ coi_attribute_message_filter_set(struct mailbox_transaction_context *t,
 
 	if (cuser == NULL)
 		return 0;
-	if ((ret = coi_attribute_value_read(t->box, value, &str)) < 0)
+	if ((ret = coi_attribute_value_read(t->box, value,
+					    COI_CONFIG_VALUE_MAX_LEN, &str)) < 0)
 		return -1;
 	if (ret == 0 || coi_config_parse_message_filter(str, &filter) < 0) {
 		mail_storage_set_error(t->box->storage, MAIL_ERROR_PARAMS,

@@ -95,7 +95,7 @@ static struct coi_push_sender *coi_push_sender = NULL;
 
 static void coi_push_request_attempt(struct coi_push_request *req);
 
-static unsigned int
+unsigned int
 coi_push_setting_msecs(struct mail_user *user, const char *name,
 		       unsigned int default_msecs)
 {
@@ -112,7 +112,7 @@ coi_push_setting_msecs(struct mail_user *user, const char *name,
 	return msecs;
 }
 
-static unsigned int
+unsigned int
 coi_push_setting_uint(struct mail_user *user, const char *name,
 		      unsigned int default_value)
 {

@@ -44,6 +44,16 @@ struct coi_push_request_params {
 	const char *log_label;
 };
 
+/* A plugin setting of the user as a time in milliseconds ("10 secs") or
+   a number; unset gives the default, an invalid value logs an error and
+   gives the default. */
+unsigned int
+coi_push_setting_msecs(struct mail_user *user, const char *name,
+		       unsigned int default_msecs);
+unsigned int
+coi_push_setting_uint(struct mail_user *user, const char *name,
+		      unsigned int default_value);
+
 /* The URL check done before anything is accepted from a client (the
    address check happens again when connecting). Returns -1 with a
    client-safe error. */

@@ -4,6 +4,8 @@
 #include "module-context.h"
 #include "mail-user.h"
 
+struct mail_attribute_value;
+
 #define COI_USER_CONTEXT(obj) \
 	MODULE_CONTEXT(obj, coi_user_module)
 
@@ -28,6 +30,14 @@ extern MODULE_CONTEXT_DEFINE(coi_user_module, &mail_user_module_register);
 struct coi_user *coi_user_get_ready(struct mail_user *user);
 /* The same for the owner of the mailbox list box belongs to. */
 struct coi_user *coi_box_get_user(struct mailbox *box);
+
+/* Reads a client-supplied METADATA value (a string or, for literals, a
+   stream) into *str_r, NULL for NIL. Returns 1 when read, 0 when it cannot
+   be valid (longer than max_len octets, or contains NUL), -1 on a read
+   error (set as the storage error). */
+int coi_attribute_value_read(struct mailbox *box,
+			     const struct mail_attribute_value *value,
+			     size_t max_len, const char **str_r);
 
 void coi_attributes_register(void);
 void coi_attributes_unregister(void);

@@ -92,33 +92,13 @@ static unsigned int
 coi_webpush_setting_secs(struct mail_user *user, const char *name,
 			 unsigned int default_secs)
 {
-	const char *value = mail_user_plugin_getenv(user, name), *error;
-	unsigned int secs;
-
-	if (value == NULL || value[0] == '\0')
-		return default_secs;
-	if (settings_get_time(value, &secs, &error) < 0) {
-		e_error(user->event, "coi: Invalid %s=%s: %s - using default",
-			name, value, error);
-		return default_secs;
-	}
-	return secs;
+	return coi_push_setting_msecs(user, name, default_secs * 1000) / 1000;
 }
 
 static unsigned int coi_webpush_max_subscriptions(struct mail_user *user)
 {
-	const char *value = mail_user_plugin_getenv(user,
-		"coi_webpush_max_subscriptions");
-	unsigned int num;
-
-	if (value == NULL || value[0] == '\0')
-		return COI_WEBPUSH_MAX_SUBSCRIPTIONS_DEFAULT;
-	if (str_to_uint(value, &num) < 0) {
-		e_error(user->event, "coi: Invalid coi_webpush_max_subscriptions"
-			"=%s: not a number - using default", value);
-		return COI_WEBPUSH_MAX_SUBSCRIPTIONS_DEFAULT;
-	}
-	return num;
+	return coi_push_setting_uint(user, "coi_webpush_max_subscriptions",
+				     COI_WEBPUSH_MAX_SUBSCRIPTIONS_DEFAULT);
 }
 
 static const char *coi_webpush_subject(struct mail_user *user)
@@ -826,44 +806,6 @@ coi_webpush_attribute_iter(struct mailbox *box, const char *key_prefix,
 	return ret;
 }
 
-/* Reads a client value of at most max_len octets. Returns 1 if read
-   (NULL for NIL), 0 if too long or with NULs, -1 on read errors. */
-static int
-coi_webpush_attribute_value_read(struct mailbox *box,
-				 const struct mail_attribute_value *value,
-				 size_t max_len, const char **str_r)
-{
-	const unsigned char *data;
-	size_t size;
-	string_t *str;
-
-	*str_r = NULL;
-	if (value->value_stream == NULL) {
-		if (value->value != NULL && strlen(value->value) > max_len)
-			return 0;
-		*str_r = value->value;
-		return 1;
-	}
-	str = t_str_new(256);
-	i_stream_seek(value->value_stream, 0);
-	while (i_stream_read_more(value->value_stream, &data, &size) > 0) {
-		if (str_len(str) + size > max_len ||
-		    memchr(data, '\0', size) != NULL)
-			return 0;
-		str_append_data(str, data, size);
-		i_stream_skip(value->value_stream, size);
-	}
-	if (value->value_stream->stream_errno != 0) {
-		mail_storage_set_critical(box->storage,
-			"coi: read(%s) failed: %s",
-			i_stream_get_name(value->value_stream),
-			i_stream_get_error(value->value_stream));
-		return -1;
-	}
-	*str_r = str_c(str);
-	return 1;
-}
-
 static int coi_webpush_attribute_error(struct mailbox *box, const char *error)
 {
 	mail_storage_set_error(box->storage, MAIL_ERROR_PARAMS, error);
@@ -883,7 +825,7 @@ coi_webpush_attribute_validate(struct mailbox_transaction_context *t,
 	unsigned int window;
 	int ret;
 
-	ret = coi_webpush_attribute_value_read(box, value,
+	ret = coi_attribute_value_read(box, value,
 		COI_WEBPUSH_VALIDATION_TOKEN_MAX_LEN, &token);
 	if (ret < 0)
 		return -1;
@@ -934,7 +876,7 @@ coi_webpush_attribute_subscribe(struct mailbox_transaction_context *t,
 	unsigned int count = 0, max;
 	int ret;
 
-	ret = coi_webpush_attribute_value_read(box, value,
+	ret = coi_attribute_value_read(box, value,
 		COI_WEBPUSH_SUBSCRIPTION_JSON_MAX_LEN, &json);
 	if (ret < 0)
 		return -1;

@@ -260,3 +260,19 @@ def parse_metadata(untagged):
         for i in range(0, len(items) - 1, 2):
             result[items[i].decode()] = items[i + 1]
     return result
+
+
+# What a client must never see in an error text.
+INTERNAL_MARKERS = ("pvt", "vendor.dovecot/pvt", "/var/", "/tmp/",
+                    "dovecot-attributes", ".pem")
+
+
+def assert_cannot(resp, *must_contain):
+    """resp is "NO [CANNOT] <text>" without internal names or paths, and
+    the text contains every string of must_contain."""
+    assert resp.status == "NO", resp
+    assert resp.code == "CANNOT", resp
+    for marker in INTERNAL_MARKERS:
+        assert marker not in resp.text, resp
+    for text in must_contain:
+        assert text in resp.text, resp

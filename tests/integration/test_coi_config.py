@@ -3,22 +3,11 @@
 import pytest
 
 from coitest.imap import (COI_CONFIG, COI_ENABLED, COI_MAILBOX_ROOT,
-                          COI_MESSAGE_FILTER, Imap, Literal)
-
-INTERNAL_MARKERS = ("pvt", "vendor.dovecot/pvt", "/var/", "/tmp/", "dovecot-attributes")
-
+                          COI_MESSAGE_FILTER, Imap, Literal,
+                          assert_cannot)
 
 def config(imap):
     return imap.getmetadata("", COI_CONFIG, depth=1)
-
-
-def assert_cannot(resp, *must_contain):
-    assert resp.status == "NO", resp
-    assert resp.code == "CANNOT", resp
-    for marker in INTERNAL_MARKERS:
-        assert marker not in resp.text, resp
-    for text in must_contain:
-        assert text in resp.text, resp
 
 
 def test_capability_coi_only_after_authentication(server, user):

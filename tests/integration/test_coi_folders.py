@@ -3,9 +3,8 @@
 
 import pytest
 
-from coitest.imap import COI_CONFIG, COI_ENABLED, COI_MESSAGE_FILTER, ImapError
-
-INTERNAL_MARKERS = ("pvt", "/var/", "/tmp/", "dovecot-attributes")
+from coitest.imap import (COI_CONFIG, COI_ENABLED, COI_MESSAGE_FILTER,
+                          ImapError, assert_cannot)
 
 
 def enabled(imap):
@@ -14,13 +13,6 @@ def enabled(imap):
 
 def enable(imap):
     imap.ok("SETMETADATA", '""', "(%s yes)" % COI_ENABLED)
-
-
-def assert_cannot(resp):
-    assert resp.status == "NO", resp
-    assert resp.code == "CANNOT", resp
-    for marker in INTERNAL_MARKERS:
-        assert marker not in resp.text, resp
 
 
 def test_enable_creates_folders_before_tagged_ok(imap_connect, user):
