@@ -484,3 +484,49 @@ def test_failing_push_never_affects_delivery(server, imap, user, push):
     for i in range(3):
         deliver(server, user, subject="m%d" % i)
     assert wait_for_count(imap, "INBOX", 3) == 3
+
+
+def test_endpoint_by_host_name_is_resolved_and_checked(server, imap, user,
+                                                       push):
+    """The dev server lists "localhost": its address is looked up through
+    Dovecot's dns-client and the push goes to what it resolved to."""
+    sub = push.new_subscription()
+    endpoint = sub.endpoint.replace("127.0.0.1", "localhost")
+    value = make_value(sub, lambda d: d["resource"].update(endpoint=endpoint))
+    assert imap.setmetadata("", sub_entry("by-hostname-1"),
+                            Literal(value.encode(), nonsync=True)).status == "OK"
+    req = push.wait_for_requests(sub, 1)[0]
+    assert req.vapid.ok, req.vapid.errors
+    assert req.vapid.claims["aud"] == endpoint.split("/push/")[0]
+
+
+def test_unlisted_host_name_needs_https(imap, push):
+    sub = push.new_subscription()
+    endpoint = sub.endpoint.replace("127.0.0.1", "ip6-localhost")
+    value = make_value(sub, lambda d: d["resource"].update(endpoint=endpoint))
+    assert_cannot(imap.setmetadata("", sub_entry("by-hostname-2"),
+                                   Literal(value.encode(), nonsync=True)),
+                  "https")
+
+
+def test_per_user_push_rate_is_limited(server, imap, user, push):
+    """coi_push_user_rate (default 60 per minute and process): a burst of
+    deliveries on one LMTP connection (one process) is cut off."""
+    import smtplib
+    sub = subscribe_validated(imap, push, "rate-limit-1")
+    offset = server.log_size()
+    lmtp = smtplib.LMTP(server.host, server.lmtp_port, timeout=30)
+    try:
+        lmtp.ehlo("test.example.org")
+        for i in range(70):
+            lmtp.mail("alice@example.net")
+            lmtp.rcpt(user)
+            code, _ = lmtp.data(compose("alice@example.net", user,
+                                        subject="burst %d" % i))
+            assert code == 250
+    finally:
+        lmtp.quit()
+    assert wait_for_count(imap, "INBOX", 70) == 70
+    push.wait_for_requests(sub, 61)
+    push.assert_no_more_requests(sub, count=61, seconds=1.5)
+    assert "per minute for this user" in server.log_since(offset)
