@@ -7,6 +7,7 @@
 #include "mail-storage-hooks.h"
 #include "coi-user.h"
 #include "coi-plugin.h"
+#include "coi-config-cache.h"
 
 const char *coi_plugin_version = DOVECOT_ABI_VERSION;
 
@@ -123,6 +124,7 @@ void coi_plugin_init(struct module *module)
 void coi_plugin_deinit(void)
 {
 	coi_attributes_unregister();
+	coi_config_cache_clear();
 	mail_storage_hooks_remove(&coi_seen_mail_storage_hooks);
 	mail_storage_hooks_remove(&coi_mail_storage_hooks);
 }
