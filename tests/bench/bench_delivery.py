@@ -11,6 +11,7 @@
 
     tests/bench/bench_delivery.py [--messages 2000] [--rounds 10]
     tests/bench/bench_delivery.py --callgrind [--messages 200]
+    ... [--extra-conf FILE]   Dovecot settings to try, for all of them
 
 N messages (half chats, 1.5 kB) go to one user per configuration, one LMTP
 transaction each. Every configuration has its own LMTP connection for the
@@ -302,9 +303,15 @@ def main():
                    "--callgrind)")
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--callgrind", action="store_true")
+    p.add_argument("--extra-conf", metavar="FILE",
+                   help="Dovecot settings added to the server's "
+                   "configuration (for all configurations alike)")
     args = p.parse_args()
 
     conf = BASE_CONF
+    if args.extra_conf:
+        with open(args.extra_conf) as f:
+            conf += f.read() + "\n"
     outdir = None
     if args.callgrind:
         outdir = "/var/tmp/coi-bench-callgrind-%d" % os.getpid()
