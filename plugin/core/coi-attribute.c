@@ -8,6 +8,7 @@
 #include "mailbox-attribute.h"
 #include "coi-user.h"
 #include "coi-plugin.h"
+#include "coi-config-cache.h"
 
 #define COI_SERVER_KEY(key) MAILBOX_ATTRIBUTE_PREFIX_DOVECOT_PVT_SERVER key
 
@@ -205,8 +206,9 @@ coi_server_attribute_get(struct mailbox *box, const char *key,
 	return 0;
 }
 
-int coi_config_read(struct mail_user *user, struct coi_config *config_r,
-		    const char **error_r)
+static int
+coi_config_read_attributes(struct mail_user *user,
+			   struct coi_config *config_r, const char **error_r)
 {
 	struct mailbox *box;
 	const char *enabled, *filter;
@@ -234,6 +236,38 @@ int coi_config_read(struct mail_user *user, struct coi_config *config_r,
 			  "message-filter value");
 		config_r->message_filter = COI_MESSAGE_FILTER_NONE;
 	}
+	return 0;
+}
+
+/* The attribute dict file of the user, if the configuration can be cached
+   (see coi-config-cache.h). */
+static const char *coi_config_cache_path(struct mail_user *user)
+{
+	struct mail_namespace *ns = mail_namespace_find_inbox(user->namespaces);
+	struct mail_storage *storage = mail_namespace_get_default_storage(ns);
+	const char *home;
+
+	if (mail_user_get_home(user, &home) <= 0)
+		home = NULL;
+	return coi_config_cache_dict_path(storage->set->mail_attribute_dict,
+					  home);
+}
+
+int coi_config_read(struct mail_user *user, struct coi_config *config_r,
+		    const char **error_r)
+{
+	struct coi_config_cache_entry *entry = NULL;
+	const char *path;
+
+	path = coi_config_cache_path(user);
+	if (path != NULL &&
+	    coi_config_cache_lookup(user->username, path, config_r,
+				    &entry) > 0)
+		return 0;
+	if (coi_config_read_attributes(user, config_r, error_r) < 0)
+		return -1;
+	if (entry != NULL)
+		coi_config_cache_update(entry, config_r);
 	return 0;
 }
 

@@ -29,7 +29,9 @@ const char *coi_user_contacts_vname(struct mail_user *user);
 int coi_user_ensure_chats(struct mail_user *user, const char **error_r);
 
 /* Reads the user's current COI configuration from the mail attributes.
-   Nothing is cached: every call sees the newest change of any session. */
+   Every call sees the newest change of any session: with a "file:"
+   attribute dict a copy is kept per process, but only used while the
+   dict file is unchanged (coi-config-cache.h). */
 int coi_config_read(struct mail_user *user, struct coi_config *config_r,
 		    const char **error_r);
 /* Sets or removes the "enabled" entry, as SETMETADATA would. */

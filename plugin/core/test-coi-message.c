@@ -2,6 +2,7 @@
 
 #include "lib.h"
 #include "str.h"
+#include "istream.h"
 #include "test-common.h"
 #include "coi-message.h"
 
@@ -112,17 +113,116 @@ static void test_coi_msgid_list_huge(void)
 	test_end();
 }
 
-static void test_coi_headers_are_chat(void)
+static int test_header_is_chat(const char *header)
 {
-	test_begin("coi headers are chat");
-	test_assert(coi_headers_are_chat("1.0", NULL, NULL));
-	test_assert(coi_headers_are_chat("", NULL, NULL));
-	test_assert(coi_headers_are_chat("garbage", "<a@b>", "<c@d>"));
-	test_assert(coi_headers_are_chat(NULL, "<chat$1@b>", NULL));
-	test_assert(coi_headers_are_chat(NULL, "<a@b>", "<chat$1@b> <c@d>"));
-	test_assert(!coi_headers_are_chat(NULL, "<a@b>", "<c@d> <chat$1@b>"));
-	test_assert(!coi_headers_are_chat(NULL, NULL, NULL));
-	test_assert(!coi_headers_are_chat(NULL, "<xchat$1@b>", "<xchat$1@b>"));
+	struct istream *input;
+	int ret;
+
+	input = i_stream_create_from_data(header, strlen(header));
+	ret = coi_header_is_chat(input);
+	i_stream_unref(&input);
+	return ret;
+}
+
+static void test_coi_header_is_chat(void)
+{
+	static const struct {
+		const char *header;
+		int chat;
+	} tests[] = {
+		{ "Chat-Version: 1.0\r\n\r\nbody", 1 },
+		{ "chat-version: 1.0\r\n\r\n", 1 },
+		{ "CHAT-VERSION: whatever\n\n", 1 },
+		{ "Chat-Version:\r\n\r\n", 1 },
+		{ "From: a@b\r\nSubject: x\r\nChat-Version: 1.0\r\n\r\n", 1 },
+		{ "X-Chat-Version: 1.0\r\n\r\n", 0 },
+		{ "Subject: Chat-Version: 1.0\r\n\r\n", 0 },
+		{ "From: a@b\r\n\r\nChat-Version: 1.0\r\n", 0 },
+		{ "Message-ID: <chat$1@example.org>\r\n\r\n", 1 },
+		{ "message-id: <chat$1@example.org>\r\n\r\n", 1 },
+		{ "Message-ID:\r\n <chat$1@example.org>\r\n\r\n", 1 },
+		{ "Message-ID: <xchat$1@example.org>\r\n\r\n", 0 },
+		{ "Message-ID: <a@b>\r\nMessage-ID: <chat$1@b>\r\n\r\n", 0 },
+		{ "Message-ID: <chat$1@b>\r\nMessage-ID: <a@b>\r\n\r\n", 1 },
+		{ "References: <chat$1@b> <c@d>\r\n\r\n", 1 },
+		{ "References: <c@d> <chat$1@b>\r\n\r\n", 0 },
+		{ "References:\r\n (a comment)\r\n\t<chat$1@b>\r\n\r\n", 1 },
+		{ "References: (a\r\n comment) <c@d>\r\n <chat$1@b>\r\n\r\n", 0 },
+		{ "References: <a@b>\r\nReferences: <chat$1@b>\r\n\r\n", 0 },
+		{ "References:\r\n\r\n", 0 },
+		{ "In-Reply-To: <chat$1@b>\r\n\r\n", 0 },
+		{ "X-Note: chat$\r\n\r\n", 0 },
+		{ "References: chat$1@b\r\n\r\n", 0 },
+		{ "Message-ID: <a@b>\r\nReferences: <c@d>\r\n"
+		  "Chat-Version: 1.0\r\n\r\n", 1 },
+		/* no end of header, no newline, nothing */
+		{ "Chat-Version: 1.0", 1 },
+		{ "Message-ID: <chat$1@b>", 1 },
+		{ "Subject: x", 0 },
+		{ "", 0 },
+		{ "\r\n", 0 },
+		/* malformed lines */
+		{ "no colon here\r\nChat-Version: 1\r\n\r\n", 1 },
+		{ ": empty name\r\n\r\n", 0 },
+		{ "Message-ID: <chat$\r\n\r\n", 0 },
+	};
+	unsigned int i;
+
+	test_begin("coi header is chat");
+	for (i = 0; i < N_ELEMENTS(tests); i++) {
+		test_assert_idx(test_header_is_chat(tests[i].header) ==
+				tests[i].chat, i);
+	}
+	test_end();
+}
+
+static void test_coi_header_is_chat_nul(void)
+{
+	static const char hdr1[] = "Message-ID: <chat$\0x@b>\r\n\r\n";
+	static const char hdr2[] = "X-A: \0\r\nChat-Version: 1\r\n\r\n";
+	struct istream *input;
+
+	test_begin("coi header is chat with NULs");
+	input = i_stream_create_from_data(hdr1, sizeof(hdr1) - 1);
+	test_assert(coi_header_is_chat(input) == 1);
+	i_stream_unref(&input);
+	input = i_stream_create_from_data(hdr2, sizeof(hdr2) - 1);
+	test_assert(coi_header_is_chat(input) == 1);
+	i_stream_unref(&input);
+	test_end();
+}
+
+static void test_coi_header_is_chat_huge(void)
+{
+	string_t *hdr = t_str_new(1024 * 1024);
+	unsigned int i;
+
+	test_begin("coi header is chat with huge headers");
+	/* a huge References header, chat$ only in later ids */
+	str_append(hdr, "References: <first@example.org>");
+	for (i = 0; i < 20000; i++)
+		str_printfa(hdr, "\r\n <chat$%u@example.org>", i);
+	str_append(hdr, "\r\n\r\n");
+	test_assert(test_header_is_chat(str_c(hdr)) == 0);
+
+	/* many header lines before the deciding one */
+	str_truncate(hdr, 0);
+	for (i = 0; i < 20000; i++)
+		str_printfa(hdr, "X-Header-%u: value\r\n", i);
+	str_append(hdr, "Chat-Version: 1.0\r\n\r\n");
+	test_assert(test_header_is_chat(str_c(hdr)) == 1);
+	test_end();
+}
+
+static void test_coi_header_is_chat_error(void)
+{
+	struct istream *input;
+
+	test_begin("coi header is chat read error");
+	input = i_stream_create_error_str(EIO, "test read error");
+	test_assert(coi_header_is_chat(input) == -1);
+	test_assert(input->stream_errno == EIO);
+	i_stream_unref(&input);
 	test_end();
 }
 
@@ -132,7 +232,10 @@ int main(void)
 		test_coi_msgid_list_first,
 		test_coi_msgid_list_first_is_chat,
 		test_coi_msgid_list_huge,
-		test_coi_headers_are_chat,
+		test_coi_header_is_chat,
+		test_coi_header_is_chat_nul,
+		test_coi_header_is_chat_huge,
+		test_coi_header_is_chat_error,
 		NULL
 	};
 	return test_run(test_functions);

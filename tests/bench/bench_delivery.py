@@ -1,21 +1,41 @@
 #!/usr/bin/env python3
-"""Delivery throughput over LMTP: vanilla Dovecot with Sieve, the COI plugin
-with filter "active", and the same filing done by the sieve_before script
-sieve/coi-filter.sieve, measured side by side on one private server.
+"""Delivery throughput over LMTP, measured side by side on one private server:
 
-    tests/bench/bench_delivery.py [--messages 2000] [--rounds 5]
+  vanilla + Sieve       no COI plugin (Sieve loaded, no user script);
+  coi plugin, active    COI enabled with message-filter "active";
+  sieve_before script   no COI plugin, sieve/coi-filter.sieve as sieve_before;
+  +detail address       no COI plugin and no filter at all: the chats are
+                        addressed to user+COI/Chats and Dovecot files them
+                        (lmtp_save_to_detail_mailbox). The cost of storing
+                        into a second folder with nothing deciding where.
 
-N messages (half chats) go to one user per configuration, one LMTP
-transaction each over a single connection, in rounds that alternate the
-configurations so that machine noise hits all of them alike. Prints
-messages/second and ratios against vanilla. Run as root (starts the
-development server)."""
+    tests/bench/bench_delivery.py [--messages 2000] [--rounds 10]
+    tests/bench/bench_delivery.py --callgrind [--messages 200]
+    ... [--extra-conf FILE]   Dovecot settings to try, for all of them
+
+N messages (half chats, 1.5 kB) go to one user per configuration, one LMTP
+transaction each. Every configuration has its own LMTP connection for the
+whole run, so a long-lived lmtp process of its own, and the deliveries are
+interleaved message by message (message i goes to A B C D, message i+1 to
+B C D A, ...), so that load from elsewhere on the machine hits all of them
+alike. Each delivery is timed separately, and the CPU time of the process
+serving it is read around it. The messages are split into rounds; for each
+round the time of every configuration is compared with the vanilla time of
+the same round. Reported: throughput over the whole run, the median of the
+per-round ratios (with their range), and the same for the lmtp CPU time.
+
+--callgrind runs the lmtp service under valgrind's callgrind and reports the
+instructions executed per delivered message instead (deterministic, so it
+needs no rounds; slow, so use fewer messages).
+
+Run as root (it starts the development server)."""
 
 import argparse
+import glob
 import os
-import random
 import shutil
 import smtplib
+import statistics
 import sys
 import time
 
@@ -26,93 +46,289 @@ from coitest.imap import COI_ENABLED, COI_MESSAGE_FILTER, Imap  # noqa: E402
 from coitest.mail import compose, message_count  # noqa: E402
 from coitest.server import TOP, DevServer  # noqa: E402
 
+VANILLA = "vanilla + Sieve"
+PLUGIN = "coi plugin, active"
+SIEVE_BEFORE = "sieve_before script"
+DETAIL = "+detail address"
+CONFIGS = [VANILLA, PLUGIN, SIEVE_BEFORE, DETAIL]
+WARMUP = 20
+
+BASE_CONF = "lmtp_save_to_detail_mailbox = yes\n"
+CALLGRIND_CONF = """
+service lmtp {
+  executable = /usr/bin/valgrind --tool=callgrind --callgrind-out-file=%s/callgrind.%%p /usr/lib/dovecot/lmtp
+  service_count = 1
+  vsz_limit = 0
+}
+"""
+
 
 def make_messages(count):
+    """[(is_chat, message)]: every second one is a chat."""
     msgs = []
     for i in range(count):
         chat = i % 2 == 0
-        msgs.append(compose("sender@example.net", "rcpt@example.org",
-                            subject="bench %d" % i, chat=chat,
-                            body="message %d\r\n" % i + "x" * 1500))
+        msgs.append((chat, compose("sender@example.net", "rcpt@example.org",
+                                   subject="bench %d" % i, chat=chat,
+                                   body="message %d\r\n" % i + "x" * 1500)))
     return msgs
 
 
-def deliver_batch(server, user, messages):
-    lmtp = smtplib.LMTP(server.host, server.lmtp_port, timeout=60)
+def recipient(config, user, chat):
+    if config == DETAIL and chat:
+        name, domain = user.split("@")
+        return "%s+COI/Chats@%s" % (name, domain)
+    return user
+
+
+def deliver_batch(server, config, user, messages):
+    lmtp = smtplib.LMTP(server.host, server.lmtp_port, timeout=300)
     lmtp.ehlo("bench.example.org")
-    start = time.perf_counter()
-    for msg in messages:
-        lmtp.mail("sender@example.net")
-        lmtp.rcpt(user)
-        lmtp.data(msg)
-    elapsed = time.perf_counter() - start
+    for chat, msg in messages:
+        deliver_one(lmtp, config, user, chat, msg)
     lmtp.quit()
-    return elapsed
+
+
+def deliver_one(lmtp, config, user, chat, msg):
+    lmtp.mail("sender@example.net")
+    code, text = lmtp.rcpt(recipient(config, user, chat))
+    if code != 250:
+        raise SystemExit("%s: RCPT failed: %d %s" % (config, code, text))
+    lmtp.data(msg)
+
+
+def lmtp_process_of(server, lmtp):
+    """The pid of the lmtp process serving this client connection."""
+    port = lmtp.sock.getsockname()[1]
+    with open("/proc/net/tcp") as f:
+        lines = f.read().splitlines()[1:]
+    inode = None
+    for line in lines:
+        fields = line.split()
+        local_port = int(fields[1].split(":")[1], 16)
+        remote_port = int(fields[2].split(":")[1], 16)
+        if local_port == server.lmtp_port and remote_port == port:
+            inode = fields[9]
+    if inode is None:
+        raise SystemExit("no server socket for the LMTP connection")
+    link = "socket:[%s]" % inode
+    for fd in glob.glob("/proc/[0-9]*/fd/*"):
+        try:
+            if os.readlink(fd) == link:
+                return fd.split("/")[2]
+        except OSError:
+            continue
+    raise SystemExit("no process holds the LMTP connection")
+
+
+def cpu_ns(pid):
+    with open("/proc/%s/schedstat" % pid) as f:
+        return int(f.read().split()[0])
+
+
+def setup_users(server):
+    sieve_dir = os.path.join(server.state_dir, "sieve")
+    os.makedirs(sieve_dir)
+    script = os.path.join(sieve_dir, "coi-filter.sieve")
+    shutil.copy(os.path.join(TOP, "sieve", "coi-filter.sieve"), script)
+    os.chmod(sieve_dir, 0o755)
+
+    users = {
+        VANILLA: server.new_vanilla_user(),
+        PLUGIN: server.new_user(),
+        SIEVE_BEFORE: server.new_user("sievebefore"),
+        DETAIL: server.new_vanilla_user(),
+    }
+    server._add_userdb_line(
+        "users-without-coi",
+        users[SIEVE_BEFORE] + ":::::::userdb_sieve_before=" + script)
+    # Every user has logged in once, as real users have; the ones whose
+    # chats are filed have the folder.
+    for config, user in users.items():
+        imap = Imap(server.host, server.imap_port)
+        imap.login(user)
+        imap.ok("LIST", '""', "*")
+        if config == PLUGIN:
+            imap.ok("SETMETADATA", '""', "(%s yes)" % COI_ENABLED)
+            imap.ok("SETMETADATA", '""', "(%s active)" % COI_MESSAGE_FILTER)
+        elif config != VANILLA:
+            imap.ok("CREATE", "COI/Chats")
+        imap.logout()
+    return users
+
+
+def check_stored(server, users, delivered):
+    """delivered: {config: [(is_chat, message)]}"""
+    for config, user in users.items():
+        imap = Imap(server.host, server.imap_port)
+        imap.login(user)
+        inbox = message_count(imap, "INBOX")
+        chats = message_count(imap, "COI/Chats")
+        imap.logout()
+        total = len(delivered[config])
+        if inbox + chats != total:
+            raise SystemExit("%s: %d of %d messages stored"
+                             % (config, inbox + chats, total))
+        want = 0 if config == VANILLA else \
+            sum(1 for chat, _ in delivered[config] if chat)
+        if chats != want:
+            raise SystemExit("%s: %d chats filed, expected %d"
+                             % (config, chats, want))
+
+
+def run_throughput(server, users, messages, rounds):
+    """Every configuration has its own LMTP connection (so its own,
+    long-lived lmtp process) and the messages are interleaved: message i
+    goes to each configuration in turn before message i+1, starting with a
+    different configuration each time. Each delivery is timed on its own,
+    and the CPU time of the serving process is read around it."""
+    conns, pids = {}, {}
+    delivered = {c: [] for c in CONFIGS}
+    for config in CONFIGS:
+        conns[config] = smtplib.LMTP(server.host, server.lmtp_port,
+                                     timeout=300)
+        conns[config].ehlo("bench.example.org")
+        pids[config] = lmtp_process_of(server, conns[config])
+    if len(set(pids.values())) != len(CONFIGS):
+        raise SystemExit("configurations share lmtp processes: %r" % pids)
+
+    for chat, msg in make_messages(WARMUP):
+        for config in CONFIGS:
+            deliver_one(conns[config], config, users[config], chat, msg)
+            delivered[config].append((chat, msg))
+
+    per_round = max(1, len(messages) // rounds)
+    wall = {c: [0.0] * rounds for c in CONFIGS}
+    cpu = {c: [0] * rounds for c in CONFIGS}
+    n = 0
+    for r in range(rounds):
+        for chat, msg in messages[r * per_round:(r + 1) * per_round]:
+            k = n % len(CONFIGS)
+            n += 1
+            for config in CONFIGS[k:] + CONFIGS[:k]:
+                cpu_before = cpu_ns(pids[config])
+                start = time.perf_counter()
+                deliver_one(conns[config], config, users[config], chat, msg)
+                wall[config][r] += time.perf_counter() - start
+                cpu[config][r] += cpu_ns(pids[config]) - cpu_before
+                delivered[config].append((chat, msg))
+        print("round %d/%d: %s" % (r + 1, rounds, "  ".join(
+            "%.3f" % (wall[VANILLA][r] / wall[c][r]) for c in CONFIGS[1:])),
+            file=sys.stderr)
+    for config in CONFIGS:
+        conns[config].quit()
+    check_stored(server, users, delivered)
+
+    timed = rounds * per_round
+    print("%d messages per configuration (half chats), interleaved, "
+          "%d rounds of %d" % (timed, rounds, per_round))
+    print()
+    print("| configuration | msg/s | ratio: median of rounds (min-max) "
+          "| lmtp CPU us/msg | CPU ratio: median (min-max) |")
+    print("|---|---|---|---|---|")
+    for config in CONFIGS:
+        ratios = [wall[VANILLA][r] / wall[config][r] for r in range(rounds)]
+        cpu_ratios = [cpu[VANILLA][r] / cpu[config][r]
+                      for r in range(rounds)]
+        print("| %s | %.0f | %.3f (%.3f-%.3f) | %.0f | %.3f (%.3f-%.3f) |" % (
+            config, timed / sum(wall[config]), statistics.median(ratios),
+            min(ratios), max(ratios), sum(cpu[config]) / timed / 1000,
+            statistics.median(cpu_ratios), min(cpu_ratios),
+            max(cpu_ratios)))
+
+
+def wait_for_new_file(pattern, before, timeout=300):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        new = set(glob.glob(pattern)) - before
+        if new:
+            # callgrind writes the file at exit; wait until it is complete
+            path = new.pop()
+            time.sleep(0.5)
+            with open(path) as f:
+                if any(line.startswith("totals:") for line in f):
+                    return path
+        time.sleep(0.2)
+    raise SystemExit("no callgrind output appeared")
+
+
+def callgrind_instructions(path):
+    with open(path) as f:
+        for line in f:
+            if line.startswith("totals:"):
+                return int(line.split()[1])
+    raise SystemExit("%s: no totals" % path)
+
+
+def run_callgrind(server, users, messages, outdir):
+    """Instructions per message: the difference between a process that
+    delivered WARMUP messages and one that delivered WARMUP + N, so that
+    process start and exit cancel out."""
+    small = make_messages(WARMUP)
+    per_msg = {}
+    delivered = {c: [] for c in CONFIGS}
+    for config in CONFIGS:
+        counts = []
+        for batch in (small, small + messages):
+            pattern = os.path.join(outdir, "callgrind.*")
+            before = set(glob.glob(pattern))
+            deliver_batch(server, config, users[config], batch)
+            delivered[config] += batch
+            path = wait_for_new_file(pattern, before)
+            counts.append(callgrind_instructions(path))
+            os.rename(path, os.path.join(
+                outdir, "%s-%d" % (config.split()[0].strip("+"),
+                                   len(batch))))
+        per_msg[config] = (counts[1] - counts[0]) / len(messages)
+    check_stored(server, users, delivered)
+
+    print("%d messages per configuration (half chats), lmtp under callgrind"
+          % len(messages))
+    print()
+    print("| configuration | instructions/msg | ratio vs vanilla |")
+    print("|---|---|---|")
+    for config in CONFIGS:
+        print("| %s | %.0f | %.3f |" % (
+            config, per_msg[config], per_msg[VANILLA] / per_msg[config]))
+    print()
+    print("callgrind files: %s" % outdir)
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--messages", type=int, default=2000)
-    p.add_argument("--rounds", type=int, default=5)
+    p = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--messages", type=int, default=None,
+                   help="per configuration (default 2000, 200 with "
+                   "--callgrind)")
+    p.add_argument("--rounds", type=int, default=10)
+    p.add_argument("--callgrind", action="store_true")
+    p.add_argument("--extra-conf", metavar="FILE",
+                   help="Dovecot settings added to the server's "
+                   "configuration (for all configurations alike)")
     args = p.parse_args()
 
-    server = DevServer()
+    conf = BASE_CONF
+    if args.extra_conf:
+        with open(args.extra_conf) as f:
+            conf += f.read() + "\n"
+    outdir = None
+    if args.callgrind:
+        outdir = "/var/tmp/coi-bench-callgrind-%d" % os.getpid()
+        shutil.rmtree(outdir, ignore_errors=True)
+        os.makedirs(outdir)
+        os.chmod(outdir, 0o1777)
+        conf += CALLGRIND_CONF % outdir
+    server = DevServer(extra_conf=conf)
     server.start()
     try:
-        sieve_dir = os.path.join(server.state_dir, "sieve")
-        os.makedirs(sieve_dir)
-        script = os.path.join(sieve_dir, "coi-filter.sieve")
-        shutil.copy(os.path.join(TOP, "sieve", "coi-filter.sieve"), script)
-        os.chmod(sieve_dir, 0o755)
-
-        users = {
-            "vanilla + Sieve": server.new_vanilla_user(),
-            "coi plugin, active": server.new_user(),
-            "sieve_before script": server.new_user("sievebefore"),
-        }
-        server._add_userdb_line(
-            "users-without-coi",
-            users["sieve_before script"] + ":::::::userdb_sieve_before=" + script)
-        imap = Imap(server.host, server.imap_port)
-        imap.login(users["coi plugin, active"])
-        imap.ok("SETMETADATA", '""', "(%s yes)" % COI_ENABLED)
-        imap.ok("SETMETADATA", '""', "(%s active)" % COI_MESSAGE_FILTER)
-        imap.logout()
-
-        messages = make_messages(args.messages)
-        per_round = max(1, args.messages // args.rounds)
-        totals = {name: 0.0 for name in users}
-        counts = {name: 0 for name in users}
-        # warm-up: create the mailboxes and indexes outside the timing
-        for name, user in users.items():
-            deliver_batch(server, user, messages[:20])
-        for r in range(args.rounds):
-            batch = messages[r * per_round:(r + 1) * per_round]
-            order = list(users.items())
-            random.shuffle(order)
-            for name, user in order:
-                totals[name] += deliver_batch(server, user, batch)
-                counts[name] += len(batch)
-
-        # every message arrived where it should
-        for name, user in users.items():
-            imap = Imap(server.host, server.imap_port)
-            imap.login(user)
-            inbox, chats = message_count(imap, "INBOX"), message_count(imap, "COI/Chats")
-            imap.logout()
-            total = counts[name] + 20
-            if inbox + chats != total:
-                raise SystemExit("%s: %d of %d messages stored" % (name, inbox + chats, total))
-            if name != "vanilla + Sieve" and chats != total // 2:
-                raise SystemExit("%s: %d chats filed, expected %d" % (name, chats, total // 2))
-
-        base = counts["vanilla + Sieve"] / totals["vanilla + Sieve"]
-        print("| configuration | messages | msg/s | ratio vs vanilla |")
-        print("|---|---|---|---|")
-        for name in users:
-            rate = counts[name] / totals[name]
-            print("| %s | %d | %.0f | %.3f |" % (name, counts[name], rate, rate / base))
+        users = setup_users(server)
+        if args.callgrind:
+            run_callgrind(server, users,
+                          make_messages(args.messages or 200), outdir)
+        else:
+            run_throughput(server, users,
+                           make_messages(args.messages or 2000), args.rounds)
     finally:
         server.cleanup()
 

@@ -78,13 +78,13 @@ class DevServer:
     def new_user(self, prefix="u"):
         return "%s%s@%s" % (prefix, uuid.uuid4().hex[:12], DOMAIN)
 
-    def _add_userdb_line(self, filename, line):
+    def _add_userdb_line(self, filename, *lines):
         path = os.path.join(self.state_dir, "dovecot", filename)
         with open(path) as f:
             content = f.read()
         tmp = path + ".tmp"
         with open(tmp, "w") as f:
-            f.write(content + line + "\n")
+            f.write(content + "".join(line + "\n" for line in lines))
         os.rename(tmp, path)
         # passwd-file notices changes by mtime with one-second resolution
         time.sleep(1.05)
@@ -97,15 +97,61 @@ class DevServer:
 
     def new_custom_user(self, fields):
         """A user with extra userdb fields, e.g. {"coi_mailbox_root": "X"}."""
-        user = self.new_user("custom")
-        extra = " ".join("userdb_%s=%s" % kv for kv in fields.items())
-        self._add_userdb_line("users-custom", user + ":::::::" + extra)
-        return user
+        return self.new_custom_users([fields])[0]
+
+    def new_custom_users(self, fields_list, prefix="custom"):
+        """Several users with extra userdb fields, added in one go."""
+        users = [self.new_user(prefix) for _ in fields_list]
+        self._add_userdb_line("users-custom", *[
+            user + ":::::::" + " ".join(
+                "userdb_%s=%s" % kv for kv in fields.items())
+            for user, fields in zip(users, fields_list)])
+        return users
+
+    # -- quota ---------------------------------------------------------
+    QUOTA_PROTOCOLS = ("imap", "lmtp", "lda", "doveadm")
+
+    def mail_plugins(self, protocol=None):
+        """The configured mail_plugins (for a protocol) as a list."""
+        args = ["-h", "mail_plugins"]
+        if protocol is not None:
+            args = ["-f", "protocol=" + protocol] + args
+        res = subprocess.run(["doveconf", "-c", self.conf_path] + args,
+                             capture_output=True, text=True, check=True)
+        return res.stdout.split()
+
+    def quota_user_fields(self, storage, coi=True, fields=None):
+        """userdb fields for a user with the quota plugin and a storage
+        limit: the plugins everybody gets (with COI, or those of the users
+        without it) plus quota, chosen per protocol."""
+        def plugins(protocol):
+            if coi:
+                names = self.mail_plugins(protocol)
+            else:
+                names = ["sieve"] if protocol in ("lmtp", "lda") else []
+            return ",".join(names + ["quota"])
+
+        expr = plugins(None)
+        for protocol in self.QUOTA_PROTOCOLS:
+            expr = "%%{if;%%s;eq;%s;%s;%s}" % (protocol, plugins(protocol),
+                                               expr)
+        out = {"mail_plugins": expr, "quota_rule": "*:storage=" + storage}
+        out.update(fields or {})
+        return out
+
+    def new_quota_user(self, storage, coi=True, fields=None):
+        """A user with a quota: the quota plugin loaded and a storage limit
+        (e.g. "20K"); coi=False for one without any COI plugin."""
+        return self.new_custom_users(
+            [self.quota_user_fields(storage, coi, fields)], "quota")[0]
 
     # -- tools ---------------------------------------------------------
+    @property
+    def conf_path(self):
+        return os.path.join(self.state_dir, "dovecot", "dovecot.conf")
+
     def doveadm(self, *args, check=True):
-        conf = os.path.join(self.state_dir, "dovecot", "dovecot.conf")
-        return subprocess.run(["doveadm", "-c", conf, *args],
+        return subprocess.run(["doveadm", "-c", self.conf_path, *args],
                               capture_output=True, text=True, check=check)
 
     def log_path(self, name="dovecot.log"):

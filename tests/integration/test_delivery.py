@@ -353,3 +353,79 @@ def test_sieve_redirect_of_a_chat_in_active_mode(server, imap_connect, user):
     # redirect cancels the keep: nothing stays with the COI user
     assert message_count(imap, "COI/Chats") == 0
     assert message_count(imap, "INBOX") == 0
+
+
+# -- configuration changes and long-lived LMTP processes ----------------
+
+
+class LmtpSession:
+    """One LMTP connection for many transactions: Dovecot serves it with one
+    lmtp process, so every delivery after the first runs in a process that
+    has delivered to the same user before."""
+
+    def __init__(self, server):
+        import smtplib
+        self.lmtp = smtplib.LMTP(server.host, server.lmtp_port, timeout=20)
+        self.lmtp.ehlo("test.example.org")
+
+    def deliver(self, rcpt, message):
+        self.lmtp.mail("sender@example.net")
+        code, text = self.lmtp.rcpt(rcpt)
+        assert code == 250, (code, text)
+        # data() raises on anything but 250
+        self.lmtp.data(message)
+
+    def close(self):
+        self.lmtp.quit()
+
+
+def test_config_changes_apply_to_the_next_delivery_of_the_same_process(
+        server, imap_connect, user):
+    imap = imap_connect(user)
+    other = server.new_user()
+    other_imap = imap_connect(other)
+    configure(other_imap, mode="active")
+    lmtp = LmtpSession(server)
+    step = [0]
+
+    def chat_to(rcpt=user):
+        step[0] += 1
+        subject = "c%d" % step[0]
+        lmtp.deliver(rcpt, compose("sender@example.net", rcpt,
+                                   subject=subject, chat=True))
+        return subject
+
+    def where(subject, conn=imap):
+        boxes = [box for box in ("INBOX", "COI/Chats")
+                 if any(s == subject for _, s in fetch_all(conn, box))]
+        assert len(boxes) == 1, (subject, boxes)
+        return boxes[0]
+
+    try:
+        configure(imap, mode="active")
+        assert where(chat_to()) == "COI/Chats"
+        # the same process delivers to another user in between
+        assert where(chat_to(other), other_imap) == "COI/Chats"
+        imap.ok("SETMETADATA", '""', "(%s none)" % COI_MESSAGE_FILTER)
+        assert where(chat_to()) == "INBOX"
+        imap.ok("SETMETADATA", '""', "(%s active)" % COI_MESSAGE_FILTER)
+        assert where(chat_to()) == "COI/Chats"
+        # disabled by deleting the Chats folder (indirect)
+        imap.ok("UNSELECT")
+        imap.ok("DELETE", "COI/Chats")
+        subject = chat_to()
+        assert fetch_all(imap, "INBOX")[-1] == (set(), subject)
+        # enabled again by another process (doveadm), no IMAP involved
+        server.doveadm("mailbox", "metadata", "set", "-u", user, "-s", "",
+                       COI_ENABLED, "yes")
+        assert where(chat_to()) == "COI/Chats"
+        # the attribute file removed behind Dovecot's back: unconfigured
+        home = os.path.join(server.state_dir, "mail", user.split("@")[1],
+                            user.split("@")[0])
+        os.unlink(os.path.join(home, "dovecot-attributes"))
+        subject = chat_to()
+        assert fetch_all(imap, "INBOX")[-1] == (set(), subject)
+        # the other user's configuration was never affected
+        assert where(chat_to(other), other_imap) == "COI/Chats"
+    finally:
+        lmtp.close()

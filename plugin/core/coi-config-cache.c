@@ -1,0 +1,163 @@
+/* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
+
+#include "lib.h"
+#include "fd-util.h"
+#include "home-expand.h"
+#include "coi-config-cache.h"
+
+#include <sys/stat.h>
+#include <fcntl.h>
+
+struct coi_config_cache_entry {
+	/* NULL: the entry is unused */
+	char *username, *path;
+	/* The file the configuration was read from, held open; -1 if the
+	   file did not exist. */
+	int fd;
+	struct stat st;
+	/* config holds what was read from this file */
+	bool valid;
+	struct coi_config config;
+	unsigned int last_use;
+};
+
+static struct coi_config_cache_entry coi_config_cache[COI_CONFIG_CACHE_SIZE];
+static unsigned int coi_config_cache_clock = 0;
+
+const char *coi_config_cache_dict_path(const char *dict_uri,
+				       const char *home)
+{
+	const char *path, *p;
+
+	if (!str_begins(dict_uri, "file:"))
+		return NULL;
+	path = dict_uri + 5;
+	/* optional parameters follow after ':' (e.g. ":lock=fcntl") */
+	p = strchr(path, ':');
+	if (p != NULL)
+		path = t_strdup_until(path, p);
+	if (str_begins(path, "~/")) {
+		if (home == NULL || home[0] != '/')
+			return NULL;
+		path = home_expand_tilde(path, home);
+	}
+	return path[0] == '/' ? path : NULL;
+}
+
+static void coi_config_cache_entry_free(struct coi_config_cache_entry *entry)
+{
+	if (entry->username == NULL)
+		return;
+	if (entry->fd != -1)
+		i_close_fd(&entry->fd);
+	i_free(entry->username);
+	i_free(entry->path);
+	i_zero(entry);
+}
+
+static struct coi_config_cache_entry *
+coi_config_cache_find(const char *username, const char *path)
+{
+	struct coi_config_cache_entry *entry, *oldest = NULL;
+	unsigned int i;
+
+	for (i = 0; i < N_ELEMENTS(coi_config_cache); i++) {
+		entry = &coi_config_cache[i];
+		if (entry->username != NULL &&
+		    strcmp(entry->username, username) == 0 &&
+		    strcmp(entry->path, path) == 0)
+			return entry;
+		if (oldest == NULL || entry->username == NULL ||
+		    (oldest->username != NULL &&
+		     entry->last_use < oldest->last_use))
+			oldest = entry;
+	}
+	/* reuse the least recently used (or an unused) entry */
+	coi_config_cache_entry_free(oldest);
+	oldest->username = i_strdup(username);
+	oldest->path = i_strdup(path);
+	oldest->fd = -1;
+	return oldest;
+}
+
+static bool
+coi_config_cache_is_current(const struct coi_config_cache_entry *entry,
+			    const struct stat *st)
+{
+	if (!entry->valid)
+		return FALSE;
+	if (st == NULL) {
+		/* the file does not exist, and did not when it was read */
+		return entry->fd == -1;
+	}
+	return entry->fd != -1 &&
+		CMP_DEV_T(st->st_dev, entry->st.st_dev) &&
+		st->st_ino == entry->st.st_ino &&
+		st->st_size == entry->st.st_size &&
+		CMP_ST_MTIME(st, &entry->st) &&
+		CMP_ST_CTIME(st, &entry->st);
+}
+
+/* Remembers the file as it is now, before it is read: if it changes after
+   this, the next lookup sees a different file and reads it again. */
+static int coi_config_cache_snapshot(struct coi_config_cache_entry *entry)
+{
+	entry->valid = FALSE;
+	if (entry->fd != -1)
+		i_close_fd(&entry->fd);
+	entry->fd = open(entry->path, O_RDONLY);
+	if (entry->fd == -1)
+		return errno == ENOENT ? 0 : -1;
+	fd_close_on_exec(entry->fd, TRUE);
+	if (fstat(entry->fd, &entry->st) < 0) {
+		i_close_fd(&entry->fd);
+		return -1;
+	}
+	return 0;
+}
+
+int coi_config_cache_lookup(const char *username, const char *path,
+			    struct coi_config *config_r,
+			    struct coi_config_cache_entry **entry_r)
+{
+	struct coi_config_cache_entry *entry;
+	struct stat st;
+	bool exists = TRUE;
+
+	*entry_r = NULL;
+	if (stat(path, &st) < 0) {
+		if (errno != ENOENT)
+			return -1;
+		exists = FALSE;
+	}
+	entry = coi_config_cache_find(username, path);
+	entry->last_use = ++coi_config_cache_clock;
+	if (coi_config_cache_is_current(entry, exists ? &st : NULL)) {
+		*config_r = entry->config;
+		return 1;
+	}
+	if (coi_config_cache_snapshot(entry) < 0) {
+		coi_config_cache_entry_free(entry);
+		return -1;
+	}
+	*entry_r = entry;
+	return 0;
+}
+
+void coi_config_cache_update(struct coi_config_cache_entry *entry,
+			     const struct coi_config *config)
+{
+	i_assert(entry->username != NULL);
+
+	entry->config = *config;
+	entry->valid = TRUE;
+}
+
+void coi_config_cache_clear(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < N_ELEMENTS(coi_config_cache); i++)
+		coi_config_cache_entry_free(&coi_config_cache[i]);
+	coi_config_cache_clock = 0;
+}
