@@ -684,19 +684,31 @@ coi_webpush_notify_subscription(struct mail_user *user, const char *id,
 			 NULL : coi_webpush_payload_build_without_content(msg));
 }
 
-void coi_webpush_notify_message(struct mail_user *user,
-				const struct coi_webpush_message *msg)
+struct coi_webpush_recipient {
+	const char *id;
+	struct coi_webpush_subscription sub;
+};
+
+struct coi_webpush_recipients {
+	ARRAY(struct coi_webpush_recipient) subs;
+};
+
+struct coi_webpush_recipients *
+coi_webpush_recipients_get(struct mail_user *user, pool_t pool)
 {
+	struct coi_webpush_recipients *rcpts;
+	struct coi_webpush_recipient *rcpt;
 	struct coi_webpush_subscription sub;
 	ARRAY_TYPE(const_string) ids;
 	struct mailbox *box;
 	const char *id;
 	int ret;
 
-	if (!coi_webpush_user_enabled(user) ||
-	    msg->is_disposition_notification)
-		return;
+	if (!coi_webpush_user_enabled(user))
+		return NULL;
 
+	rcpts = p_new(pool, struct coi_webpush_recipients, 1);
+	p_array_init(&rcpts->subs, pool, 4);
 	T_BEGIN {
 		box = coi_webpush_inbox_alloc(user);
 		t_array_init(&ids, 8);
@@ -707,22 +719,37 @@ void coi_webpush_notify_message(struct mail_user *user,
 				mailbox_get_last_internal_error(box, NULL));
 		}
 		array_foreach_elem(&ids, id) {
-			ret = coi_webpush_subscription_lookup(box, id,
-				pool_datastack_create(), &sub);
+			ret = coi_webpush_subscription_lookup(box, id, pool,
+							      &sub);
 			if (ret < 0) {
 				e_error(user->event, "coi: Failed to read "
 					"WebPush subscription %s: %s", id,
 					mailbox_get_last_internal_error(box,
 									NULL));
-				continue;
+			} else if (ret > 0 && sub.validated) {
+				rcpt = array_append_space(&rcpts->subs);
+				rcpt->id = p_strdup(pool, id);
+				rcpt->sub = sub;
 			}
-			if (ret == 0 || !sub.validated ||
-			    !coi_webpush_msgtype_matches(&sub, msg))
-				continue;
-			coi_webpush_notify_subscription(user, id, &sub, msg);
 		}
 		mailbox_free(&box);
 	} T_END;
+	return array_count(&rcpts->subs) == 0 ? NULL : rcpts;
+}
+
+void coi_webpush_notify_message(struct mail_user *user,
+				const struct coi_webpush_recipients *rcpts,
+				const struct coi_webpush_message *msg)
+{
+	const struct coi_webpush_recipient *rcpt;
+
+	if (msg->is_disposition_notification)
+		return;
+	array_foreach(&rcpts->subs, rcpt) {
+		if (coi_webpush_msgtype_matches(&rcpt->sub, msg))
+			coi_webpush_notify_subscription(user, rcpt->id,
+							&rcpt->sub, msg);
+	}
 }
 
 /*

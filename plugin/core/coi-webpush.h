@@ -9,6 +9,7 @@
 
 struct mail_user;
 struct coi_webpush_message;
+struct coi_webpush_recipients;
 
 /* TRUE if the user has the plugin and the server has WebPush configured
    (coi_webpush_vapid_key). */
@@ -17,9 +18,15 @@ bool coi_webpush_user_enabled(struct mail_user *user);
 void coi_webpush_attributes_register(void);
 void coi_webpush_attributes_unregister(void);
 
-/* Sends a push to every validated subscription of the user whose msgtype
-   matches the message. Never fails the caller: problems are logged. */
+/* The user's validated subscriptions (allocated from pool), or NULL if
+   there are none or WebPush is off for the user: then a delivery needs no
+   further push work. */
+struct coi_webpush_recipients *
+coi_webpush_recipients_get(struct mail_user *user, pool_t pool);
+/* Sends a push to every one of rcpts whose msgtype matches the message.
+   Never fails the caller: problems are logged. */
 void coi_webpush_notify_message(struct mail_user *user,
+				const struct coi_webpush_recipients *rcpts,
 				const struct coi_webpush_message *msg);
 
 /* The user's namespaces exist / the user is being freed: pushes that end

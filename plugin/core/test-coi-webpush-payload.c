@@ -134,6 +134,17 @@ static const char *test_json_get(const char *json, const char *key)
 	return value;
 }
 
+/* The field is absent when expected is NULL, else has that value. */
+static void
+test_assert_json_field(const char *json, const char *key,
+		       const char *expected, unsigned int idx)
+{
+	if (expected == NULL)
+		test_assert_idx(test_json_get(json, key) == NULL, idx);
+	else
+		test_assert_strcmp_idx(test_json_get(json, key), expected, idx);
+}
+
 /* count copies of c (not NUL) */
 static const char *test_fill(size_t count, char c)
 {
@@ -705,13 +716,8 @@ static void test_payload_content_type(void)
 		msg.content_type = tests[i].value;
 		json = test_build(&msg, &included);
 		test_assert_idx(included, i);
-		if (tests[i].json == NULL) {
-			test_assert_idx(test_json_get(json, "content-type") ==
-					NULL, i);
-		} else {
-			test_assert_strcmp_idx(test_json_get(json,
-				"content-type"), tests[i].json, i);
-		}
+		test_assert_json_field(json, "content-type",
+				       tests[i].json, i);
 	}
 	test_end();
 }
@@ -750,13 +756,8 @@ static void test_payload_content_encoding(void)
 		msg.content_encoding = tests[i].value;
 		json = test_build(&msg, &included);
 		test_assert_idx(included, i);
-		if (tests[i].json == NULL) {
-			test_assert_idx(test_json_get(json,
-				"content-encoding") == NULL, i);
-		} else {
-			test_assert_strcmp_idx(test_json_get(json,
-				"content-encoding"), tests[i].json, i);
-		}
+		test_assert_json_field(json, "content-encoding",
+				       tests[i].json, i);
 	}
 	test_end();
 }

@@ -79,8 +79,14 @@ coi_push_driver_init(struct push_notification_driver_config *config
 
 static bool coi_push_driver_begin_txn(struct push_notification_driver_txn *dtxn)
 {
-	if (!coi_webpush_user_enabled(dtxn->ptxn->muser))
+	struct coi_webpush_recipients *rcpts;
+
+	/* Without subscriptions nothing of the message needs to be read. */
+	rcpts = coi_webpush_recipients_get(dtxn->ptxn->muser,
+					   dtxn->ptxn->pool);
+	if (rcpts == NULL)
 		return FALSE;
+	dtxn->context = rcpts;
 	push_notification_event_init(dtxn, COI_PUSH_EVENT_NAME, NULL);
 	return TRUE;
 }
@@ -97,7 +103,7 @@ coi_push_driver_process_msg(struct push_notification_driver_txn *dtxn,
 		return;
 	data->uid = msg->uid;
 	data->uidvalidity = msg->uid_validity;
-	coi_webpush_notify_message(dtxn->ptxn->muser, data);
+	coi_webpush_notify_message(dtxn->ptxn->muser, dtxn->context, data);
 }
 
 static const struct push_notification_driver coi_push_driver = {
