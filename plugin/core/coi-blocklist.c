@@ -48,8 +48,10 @@ bool coi_blocklist_hash_parse(const char *value,
 	size_t len;
 	int hi, lo;
 
-	/* no allocation: this runs for every hash of every contact */
-	while (*value == ' ' || *value == '\t')
+	/* no allocation: this runs for every hash of every contact. A folded
+	   value ("COI-From-Hash:" CRLF SP hash) keeps its line break here. */
+	while (*value == ' ' || *value == '\t' || *value == '\r' ||
+	       *value == '\n')
 		value++;
 	len = strlen(value);
 	while (len > 0 && (value[len-1] == ' ' || value[len-1] == '\t' ||

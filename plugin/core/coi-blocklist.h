@@ -64,7 +64,7 @@ void coi_blocklist_address_hash(const char *address,
 /* The 64 lowercase hex digits of a hash. */
 const char *coi_blocklist_hash_to_hex(const struct coi_blocklist_hash *hash);
 /* Parses a COI-From-Hash value: exactly 64 hex digits (either case),
-   surrounding whitespace allowed. Returns FALSE for anything else. */
+   surrounding whitespace (folding included) allowed. Returns FALSE for anything else. */
 bool coi_blocklist_hash_parse(const char *value,
 			      struct coi_blocklist_hash *hash_r);
 

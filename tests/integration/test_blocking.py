@@ -393,3 +393,21 @@ def test_doveadm_rejects_invalid_addresses(server, user):
                              check=False)
         assert res.returncode != 0, bad
         assert "Invalid address" in res.stderr
+
+
+# -- push ------------------------------------------------------------------
+
+def test_no_webpush_for_blocked_senders(server, imap, user, push,
+                                        blocked_sender):
+    from test_webpush import subscribe_validated
+    enable(imap)
+    append_contact(imap, contact(blocked_sender))
+    sub = subscribe_validated(imap, push, "blocked-push-1")
+    lmtp(server, user, blocked_sender, "blocked chat", chat=True)
+    lmtp(server, user, blocked_sender, "blocked mail")
+    lmtp(server, user, server.new_user("friend"), "friend mail")
+    # validation push, then only the friend's message
+    reqs = push.wait_for_requests(sub, 2)
+    assert reqs[1].payload["subject"] == "friend mail"
+    push.assert_no_more_requests(sub, count=2, seconds=1.5)
+    assert message_count(imap, BLOCKED) == 2
