@@ -5,7 +5,7 @@
 #include "str.h"
 #include "lib-event.h"
 #include "test-common.h"
-#include "coi-blocklist.h"
+#include "coi-blocklist-private.h"
 
 /* coi-client-spec.md's example */
 #define SPEC_ADDRESS "john.doe@coi-dev.org"
@@ -182,6 +182,47 @@ static void test_coi_blocklist_file(void)
 	test_end();
 }
 
+static void test_coi_blocklist_file_lookup(void)
+{
+	ARRAY_TYPE(coi_blocklist_hash) hashes;
+	struct coi_blocklist_stamp stamp = { 1, 2, 3 }, stamp2;
+	struct coi_blocklist_hash hash;
+	unsigned int i, count;
+	string_t *str;
+	size_t offset;
+
+	test_begin("coi blocklist index file lookup");
+	t_array_init(&hashes, 64);
+	str = t_str_new(8192);
+	/* empty */
+	coi_blocklist_file_write_to(str, &stamp, &hashes);
+	offset = coi_blocklist_file_parse_header(str_data(str), str_len(str),
+						 &stamp2, &count);
+	test_assert(offset > 0 && count == 0);
+	test_assert(!coi_blocklist_file_contains(str_data(str) + offset, 0,
+						 SPEC_HASH));
+	/* every present hash is found, absent ones are not, at any size */
+	for (i = 0; i < 101; i += 2) {
+		coi_blocklist_address_hash(t_strdup_printf("p%u@e.org", i),
+					   &hash);
+		array_push_back(&hashes, &hash);
+	}
+	coi_blocklist_sort(&hashes);
+	str_truncate(str, 0);
+	coi_blocklist_file_write_to(str, &stamp, &hashes);
+	offset = coi_blocklist_file_parse_header(str_data(str), str_len(str),
+						 &stamp2, &count);
+	test_assert(offset > 0 && count == array_count(&hashes));
+	for (i = 0; i < 101; i++) {
+		coi_blocklist_address_hash(t_strdup_printf("p%u@e.org", i),
+					   &hash);
+		test_assert_idx(coi_blocklist_file_contains(
+			str_data(str) + offset, count,
+			coi_blocklist_hash_to_hex(&hash)) == (i % 2 == 0), i);
+	}
+	test_end();
+}
+
 int main(void)
 {
 	static void (*const test_functions[])(void) = {
@@ -190,6 +231,7 @@ int main(void)
 		test_coi_blocklist_contact_limits,
 		test_coi_blocklist_sort,
 		test_coi_blocklist_file,
+		test_coi_blocklist_file_lookup,
 		NULL
 	};
 	return test_run(test_functions);
