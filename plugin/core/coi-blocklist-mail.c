@@ -27,11 +27,18 @@
 struct coi_blocklist_ctx {
 	struct mail_user *user;
 	struct mailbox *box;
-	struct coi_blocklist_stamp stamp;
-	/* NULL when the Contacts folder has no index directory (e.g. in-memory
-	   indexes): then the hashes are read from the folder every time. */
-	const char *path;
+	/* The index file and the folder's transaction log, both NULL when the
+	   Contacts folder has no index directory (e.g. in-memory indexes):
+	   then the hashes are read from the folder every time. */
+	const char *path, *log_path;
+	/* The log as it is now (all 0 if there is none) */
+	struct coi_blocklist_stamp now;
+	/* The index file read, and its stamp and hash count; NULL when there
+	   is none (or it is invalid). Once refreshed, the current index. */
 	buffer_t *file;
+	struct coi_blocklist_stamp file_stamp;
+	unsigned int file_count;
+	size_t file_offset;
 	bool no_contacts;
 };
 
@@ -39,56 +46,38 @@ static int coi_blocklist_open(struct coi_blocklist_ctx *ctx,
 			      const char **error_r)
 {
 	struct coi_user *cuser = coi_user_get_ready(ctx->user);
-	struct mailbox_status status;
-	enum mail_error error;
 	const char *dir;
 	int ret;
 
+	/* Allocating does not open the folder, and the path is computed
+	   from the mailbox list's settings. */
 	ctx->box = mailbox_alloc(cuser->root_ns->list, cuser->contacts_vname,
 				 MAILBOX_FLAG_READONLY |
 				 MAILBOX_FLAG_IGNORE_ACLS);
-	if (mailbox_get_status(ctx->box, STATUS_UIDVALIDITY | STATUS_UIDNEXT |
-			       STATUS_MESSAGES, &status) < 0) {
-		const char *errstr =
-			mailbox_get_last_internal_error(ctx->box, &error);
-		if (error == MAIL_ERROR_NOTFOUND) {
-			ctx->no_contacts = TRUE;
-			return 0;
-		}
-		*error_r = t_strdup_printf("Cannot open %s: %s",
-					   cuser->contacts_vname, errstr);
-		return -1;
-	}
-	ctx->stamp.uidvalidity = status.uidvalidity;
-	ctx->stamp.uidnext = status.uidnext;
-	ctx->stamp.messages = status.messages;
-	if (status.messages == 0) {
-		ctx->no_contacts = TRUE;
-		return 0;
-	}
 	ret = mailbox_get_path_to(ctx->box, MAILBOX_LIST_PATH_TYPE_INDEX, &dir);
 	if (ret < 0) {
 		*error_r = mailbox_get_last_internal_error(ctx->box, NULL);
 		return -1;
 	}
-	if (ret > 0)
+	if (ret > 0) {
 		ctx->path = t_strconcat(dir, "/"COI_BLOCKLIST_FILE_NAME, NULL);
+		/* NULL for storages without Dovecot's index files */
+		if (ctx->box->index_prefix != NULL) {
+			ctx->log_path = t_strconcat(dir, "/",
+				ctx->box->index_prefix, ".log", NULL);
+		}
+	}
 	return 0;
 }
 
-/* Reads the index file into ctx->file. Returns 1 if it is current, 0 if it
-   is missing, outdated or invalid (rebuild), -1 on error. */
+/* Reads the index file into ctx->file if it exists and is valid. */
 static int coi_blocklist_file_read(struct coi_blocklist_ctx *ctx,
 				   const char **error_r)
 {
-	struct coi_blocklist_stamp stamp;
 	struct stat st;
-	unsigned int count;
 	ssize_t ret;
 	int fd;
 
-	if (ctx->path == NULL)
-		return 0;
 	fd = open(ctx->path, O_RDONLY);
 	if (fd == -1) {
 		if (errno == ENOENT)
@@ -112,20 +101,57 @@ static int coi_blocklist_file_read(struct coi_blocklist_ctx *ctx,
 	i_close_fd(&fd);
 	if (ret < 0) {
 		*error_r = t_strdup_printf("read(%s) failed: %m", ctx->path);
+		buffer_free(&ctx->file);
 		return -1;
 	}
 	buffer_set_used_size(ctx->file, ret);
-	if (coi_blocklist_file_parse_header(ctx->file->data, ctx->file->used,
-					    &stamp, &count) == 0) {
+	ctx->file_offset = coi_blocklist_file_parse_header(ctx->file->data,
+		ctx->file->used, &ctx->file_stamp, &ctx->file_count);
+	if (ctx->file_offset == 0) {
 		e_debug(ctx->user->event, "coi: %s is invalid, rebuilding",
 			ctx->path);
-		return 0;
+		buffer_free(&ctx->file);
 	}
-	if (stamp.uidvalidity != ctx->stamp.uidvalidity ||
-	    stamp.uidnext != ctx->stamp.uidnext ||
-	    stamp.messages != ctx->stamp.messages)
+	return 0;
+}
+
+/* stat()s the folder's transaction log into ctx->now. A missing log (not
+   created yet, or a storage without one) leaves it 0. */
+static int coi_blocklist_log_stat(struct coi_blocklist_ctx *ctx,
+				  const char **error_r)
+{
+	struct stat st;
+
+	i_zero(&ctx->now);
+	if (ctx->log_path == NULL)
 		return 0;
-	return 1;
+	if (stat(ctx->log_path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		*error_r = t_strdup_printf("stat(%s) failed: %m",
+					   ctx->log_path);
+		return -1;
+	}
+	ctx->now.log_ino = st.st_ino;
+	ctx->now.log_size = st.st_size;
+	ctx->now.log_mtime_nsecs = (int64_t)st.st_mtim.tv_sec * 1000000000LL +
+		st.st_mtim.tv_nsec;
+	return 0;
+}
+
+static bool coi_blocklist_stamp_log_equals(const struct coi_blocklist_stamp *s1,
+					   const struct coi_blocklist_stamp *s2)
+{
+	return s1->log_ino != 0 && s1->log_ino == s2->log_ino &&
+		s1->log_size == s2->log_size &&
+		s1->log_mtime_nsecs == s2->log_mtime_nsecs;
+}
+
+static bool coi_blocklist_stamp_state_equals(const struct coi_blocklist_stamp *s1,
+					     const struct coi_blocklist_stamp *s2)
+{
+	return s1->uidvalidity == s2->uidvalidity &&
+		s1->uidnext == s2->uidnext && s1->messages == s2->messages;
 }
 
 int coi_blocklist_contact_mail_get_hashes(struct mail *mail,
@@ -217,20 +243,16 @@ coi_blocklist_scan(struct mailbox *box,
 }
 
 /* Writes the index atomically (a temporary file renamed over the old one),
-   so that readers see either the old or the new one. Concurrent writers
-   write the same content for the same stamp. */
+   so that readers see either the old or the new one. */
 static int coi_blocklist_file_write(struct coi_blocklist_ctx *ctx,
-				    const ARRAY_TYPE(coi_blocklist_hash) *hashes,
+				    const string_t *data,
 				    const char **error_r)
 {
 	const struct mailbox_permissions *perm =
 		mailbox_get_permissions(ctx->box);
-	string_t *data, *temp_path;
+	string_t *temp_path;
 	int fd, ret = 0;
 
-	data = str_new(default_pool, 128 + array_count(hashes) *
-		       COI_BLOCKLIST_FILE_LINE_LEN);
-	coi_blocklist_file_write_to(data, &ctx->stamp, hashes);
 	temp_path = t_str_new(256);
 	str_append(temp_path, ctx->path);
 	str_append_c(temp_path, '.');
@@ -239,7 +261,6 @@ static int coi_blocklist_file_write(struct coi_blocklist_ctx *ctx,
 	if (fd == -1) {
 		*error_r = t_strdup_printf("safe_mkstemp(%s) failed: %m",
 					   str_c(temp_path));
-		str_free(&data);
 		return -1;
 	}
 	if (write_full(fd, str_data(data), str_len(data)) < 0) {
@@ -259,48 +280,123 @@ static int coi_blocklist_file_write(struct coi_blocklist_ctx *ctx,
 	}
 	if (ret < 0)
 		i_unlink_if_exists(str_c(temp_path));
-	str_free(&data);
 	return ret;
 }
 
-/* Makes ctx->file the current index (rebuilding it if needed). Sets
-   ctx->file NULL when the hashes are in rebuilt_r instead (no index
-   directory, or writing failed). */
+/* The file is still right for the folder, but the log changed (flags,
+   cache updates, a rotation): stamp it with the log as it is now, so that
+   the next deliveries again need nothing but a stat(). */
+static void coi_blocklist_file_restamp(struct coi_blocklist_ctx *ctx,
+				       const struct coi_blocklist_stamp *stamp)
+{
+	const char *error;
+	string_t *data;
+
+	data = str_new(default_pool, ctx->file->used + 32);
+	str_printfa(data, COI_BLOCKLIST_FILE_MAGIC
+		    "%u %u %u %"PRIu64" %"PRIu64" %"PRId64" %u\n",
+		    stamp->uidvalidity, stamp->uidnext, stamp->messages,
+		    stamp->log_ino, stamp->log_size, stamp->log_mtime_nsecs,
+		    ctx->file_count);
+	str_append_data(data, CONST_PTR_OFFSET(ctx->file->data,
+					       ctx->file_offset),
+			ctx->file->used - ctx->file_offset);
+	if (coi_blocklist_file_write(ctx, data, &error) < 0) {
+		e_error(ctx->user->event, "coi: Cannot write the blocklist "
+			"index: %s", error);
+	}
+	str_free(&data);
+}
+
+/* Makes ctx->file the current index, rebuilding it if the folder changed.
+   ctx->file is NULL afterwards when the hashes are in rebuilt_r instead
+   (no index directory, or writing failed), and ctx->no_contacts is set
+   when there is no Contacts folder.
+
+   Why the log is stat()ed first: every change of the folder is appended
+   to its transaction log, so an unchanged log (inode, size, mtime) means
+   an unchanged folder. It is stat()ed before the folder's state is read,
+   so a change after that is seen by the next delivery. */
 static int coi_blocklist_refresh(struct coi_blocklist_ctx *ctx,
 				 ARRAY_TYPE(coi_blocklist_hash) *rebuilt_r,
 				 const char **error_r)
 {
+	struct coi_blocklist_stamp state;
 	struct mailbox_status status;
-	const char *error;
-	int ret;
+	enum mail_error error;
+	const char *errstr;
+	string_t *data;
 
-	if ((ret = coi_blocklist_file_read(ctx, error_r)) != 0)
-		return ret < 0 ? -1 : 0;
+	if (ctx->path != NULL) {
+		if (coi_blocklist_log_stat(ctx, error_r) < 0 ||
+		    coi_blocklist_file_read(ctx, error_r) < 0)
+			return -1;
+		if (ctx->file != NULL &&
+		    coi_blocklist_stamp_log_equals(&ctx->file_stamp, &ctx->now))
+			return 0;
+	}
+
+	/* STATUS comes from the mailbox list index when it can, without
+	   opening the folder. */
+	if (mailbox_get_status(ctx->box, STATUS_UIDVALIDITY | STATUS_UIDNEXT |
+			       STATUS_MESSAGES, &status) < 0) {
+		errstr = mailbox_get_last_internal_error(ctx->box, &error);
+		if (error == MAIL_ERROR_NOTFOUND) {
+			if (ctx->file != NULL)
+				buffer_free(&ctx->file);
+			ctx->no_contacts = TRUE;
+			return 0;
+		}
+		*error_r = t_strdup_printf("Cannot open %s: %s",
+			mailbox_get_vname(ctx->box), errstr);
+		return -1;
+	}
+	state = ctx->now;
+	state.uidvalidity = status.uidvalidity;
+	state.uidnext = status.uidnext;
+	state.messages = status.messages;
+	if (ctx->file != NULL &&
+	    coi_blocklist_stamp_state_equals(&ctx->file_stamp, &state)) {
+		if (state.log_ino != 0)
+			coi_blocklist_file_restamp(ctx, &state);
+		return 0;
+	}
 	if (ctx->file != NULL)
 		buffer_free(&ctx->file);
 
-	/* The status came from the mailbox list index where possible, without
-	   opening the folder. Reading the messages needs it open and synced;
-	   the index is stamped with the state that was read. */
+	/* Reading the messages needs the folder open and synced; the index
+	   is stamped with the state that was read. */
 	if (mailbox_sync(ctx->box, 0) < 0) {
 		*error_r = mailbox_get_last_internal_error(ctx->box, NULL);
 		return -1;
 	}
 	mailbox_get_open_status(ctx->box, STATUS_UIDVALIDITY | STATUS_UIDNEXT |
 				STATUS_MESSAGES, &status);
-	ctx->stamp.uidvalidity = status.uidvalidity;
-	ctx->stamp.uidnext = status.uidnext;
-	ctx->stamp.messages = status.messages;
+	state.uidvalidity = status.uidvalidity;
+	state.uidnext = status.uidnext;
+	state.messages = status.messages;
 	if (coi_blocklist_scan(ctx->box, rebuilt_r, error_r) < 0)
 		return -1;
 	e_debug(ctx->user->event, "coi: Blocklist rebuilt from %u contact "
-		"messages: %u blocked hashes", ctx->stamp.messages,
+		"messages: %u blocked hashes", state.messages,
 		array_count(rebuilt_r));
-	if (ctx->path != NULL &&
-	    coi_blocklist_file_write(ctx, rebuilt_r, &error) < 0) {
+	if (ctx->path == NULL)
+		return 0;
+
+	data = str_new(default_pool, 128 + array_count(rebuilt_r) *
+		       COI_BLOCKLIST_FILE_LINE_LEN);
+	coi_blocklist_file_write_to(data, &state, rebuilt_r);
+	if (coi_blocklist_file_write(ctx, data, &errstr) < 0) {
 		e_error(ctx->user->event, "coi: Cannot write the blocklist "
-			"index: %s", error);
+			"index: %s", errstr);
+		str_free(&data);
+		return 0;
 	}
+	/* use what was written */
+	ctx->file = data;
+	ctx->file_offset = coi_blocklist_file_parse_header(data->data,
+		data->used, &ctx->file_stamp, &ctx->file_count);
+	i_assert(ctx->file_offset > 0);
 	return 0;
 }
 
@@ -316,6 +412,7 @@ int coi_blocklist_get(struct mail_user *user,
 		      ARRAY_TYPE(coi_blocklist_hash) *hashes_out,
 		      const char **error_r)
 {
+	ARRAY_TYPE(coi_blocklist_hash) rebuilt;
 	struct coi_blocklist_ctx ctx;
 	struct coi_blocklist_stamp stamp;
 	int ret = 0;
@@ -324,22 +421,17 @@ int coi_blocklist_get(struct mail_user *user,
 		return 0;
 	i_zero(&ctx);
 	ctx.user = user;
-	if (coi_blocklist_open(&ctx, error_r) < 0)
+	i_array_init(&rebuilt, 64);
+	if (coi_blocklist_open(&ctx, error_r) < 0 ||
+	    coi_blocklist_refresh(&ctx, &rebuilt, error_r) < 0)
 		ret = -1;
-	else if (!ctx.no_contacts) {
-		ARRAY_TYPE(coi_blocklist_hash) rebuilt;
-
-		i_array_init(&rebuilt, 64);
-		if (coi_blocklist_refresh(&ctx, &rebuilt, error_r) < 0)
-			ret = -1;
-		else if (ctx.file != NULL) {
-			ret = coi_blocklist_file_parse(ctx.file->data,
-				ctx.file->used, &stamp, hashes_out, error_r);
-		} else {
-			array_append_array(hashes_out, &rebuilt);
-		}
-		array_free(&rebuilt);
+	else if (ctx.file != NULL) {
+		ret = coi_blocklist_file_parse(ctx.file->data, ctx.file->used,
+					       &stamp, hashes_out, error_r);
+	} else {
+		array_append_array(hashes_out, &rebuilt);
 	}
+	array_free(&rebuilt);
 	coi_blocklist_ctx_deinit(&ctx);
 	return ret;
 }
@@ -386,9 +478,6 @@ coi_blocklist_mail_is_blocked_real(struct mail_user *user, struct mail *mail,
 	ARRAY_TYPE(coi_blocklist_hash) from_hashes, rebuilt;
 	const struct coi_blocklist_hash *hash;
 	struct coi_blocklist_ctx ctx;
-	struct coi_blocklist_stamp stamp;
-	unsigned int count;
-	size_t offset;
 	int ret = 0;
 
 	t_array_init(&from_hashes, 4);
@@ -401,20 +490,18 @@ coi_blocklist_mail_is_blocked_real(struct mail_user *user, struct mail *mail,
 	ctx.user = user;
 	i_array_init(&rebuilt, 64);
 	if (coi_blocklist_open(&ctx, error_r) < 0 ||
-	    (!ctx.no_contacts &&
-	     coi_blocklist_refresh(&ctx, &rebuilt, error_r) < 0)) {
+	    coi_blocklist_refresh(&ctx, &rebuilt, error_r) < 0) {
 		array_free(&rebuilt);
 		coi_blocklist_ctx_deinit(&ctx);
 		return -1;
 	}
 	if (ctx.file != NULL) {
-		offset = coi_blocklist_file_parse_header(ctx.file->data,
-				ctx.file->used, &stamp, &count);
-		i_assert(offset > 0);
 		array_foreach(&from_hashes, hash) {
 			if (coi_blocklist_file_contains(
-				CONST_PTR_OFFSET(ctx.file->data, offset),
-				count, coi_blocklist_hash_to_hex(hash))) {
+				CONST_PTR_OFFSET(ctx.file->data,
+						 ctx.file_offset),
+				ctx.file_count,
+				coi_blocklist_hash_to_hex(hash))) {
 				ret = 1;
 				break;
 			}

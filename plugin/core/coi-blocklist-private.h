@@ -3,11 +3,11 @@
 
 #include "coi-blocklist.h"
 
-#define COI_BLOCKLIST_FILE_MAGIC "COI-BLOCKLIST 1 "
+#define COI_BLOCKLIST_FILE_MAGIC "COI-BLOCKLIST 2 "
 /* 64 hex digits and LF */
 #define COI_BLOCKLIST_FILE_LINE_LEN (COI_BLOCKLIST_HASH_HEX_LEN + 1)
-/* The first line is much shorter: magic and four 32-bit numbers */
-#define COI_BLOCKLIST_FILE_HEADER_MAX_LEN 128
+/* The first line is shorter: magic, four 32-bit and three 64-bit numbers */
+#define COI_BLOCKLIST_FILE_HEADER_MAX_LEN 160
 
 /* Parses the index file's first line and checks that the size fits the
    count. Returns the offset of the hash lines, or 0 if not valid. */

@@ -140,8 +140,10 @@ void coi_blocklist_file_write_to(string_t *dest,
 {
 	const struct coi_blocklist_hash *hash;
 
-	str_printfa(dest, COI_BLOCKLIST_FILE_MAGIC"%u %u %u %u\n",
+	str_printfa(dest, COI_BLOCKLIST_FILE_MAGIC
+		    "%u %u %u %"PRIu64" %"PRIu64" %"PRId64" %u\n",
 		    stamp->uidvalidity, stamp->uidnext, stamp->messages,
+		    stamp->log_ino, stamp->log_size, stamp->log_mtime_nsecs,
 		    array_count(hashes));
 	array_foreach(hashes, hash) {
 		binary_to_hex_append(dest, hash->data, sizeof(hash->data));
@@ -170,11 +172,14 @@ coi_blocklist_file_parse_header(const unsigned char *data, size_t size,
 	args = t_strsplit(t_strndup(data + strlen(COI_BLOCKLIST_FILE_MAGIC),
 				    len - strlen(COI_BLOCKLIST_FILE_MAGIC)),
 			  " ");
-	if (str_array_length(args) != 4 ||
+	if (str_array_length(args) != 7 ||
 	    str_to_uint32(args[0], &stamp_r->uidvalidity) < 0 ||
 	    str_to_uint32(args[1], &stamp_r->uidnext) < 0 ||
 	    str_to_uint32(args[2], &stamp_r->messages) < 0 ||
-	    str_to_uint(args[3], count_r) < 0 ||
+	    str_to_uint64(args[3], &stamp_r->log_ino) < 0 ||
+	    str_to_uint64(args[4], &stamp_r->log_size) < 0 ||
+	    str_to_int64(args[5], &stamp_r->log_mtime_nsecs) < 0 ||
+	    str_to_uint(args[6], count_r) < 0 ||
 	    *count_r > COI_BLOCKLIST_MAX_HASHES)
 		return 0;
 	if ((size - (len + 1)) != (size_t)*count_r * COI_BLOCKLIST_FILE_LINE_LEN)

@@ -53,6 +53,13 @@ struct coi_blocklist_stamp {
 	uint32_t uidvalidity;
 	uint32_t uidnext;
 	uint32_t messages;
+	/* The folder's transaction log (dovecot.index.log) as stat() saw it
+	   before the state above was read; all 0 when unknown. Every change of
+	   the folder is appended to this file, so while it is unchanged the
+	   index is current without asking the folder's status. */
+	uint64_t log_ino;
+	uint64_t log_size;
+	int64_t log_mtime_nsecs;
 };
 
 /* --- pure functions (unit-tested) --- */
@@ -83,9 +90,9 @@ void coi_blocklist_sort(ARRAY_TYPE(coi_blocklist_hash) *hashes);
 bool coi_blocklist_contains(const ARRAY_TYPE(coi_blocklist_hash) *hashes,
 			    const struct coi_blocklist_hash *hash);
 
-/* The index file: a first line "COI-BLOCKLIST 1 <uidvalidity> <uidnext>
-   <messages> <count>", then count lines of 64 hex digits in ascending
-   order. */
+/* The index file: a first line "COI-BLOCKLIST 2 <uidvalidity> <uidnext>
+   <messages> <log inode> <log size> <log mtime in nsecs> <count>", then
+   count lines of 64 hex digits in ascending order. */
 void coi_blocklist_file_write_to(string_t *dest,
 				 const struct coi_blocklist_stamp *stamp,
 				 const ARRAY_TYPE(coi_blocklist_hash) *hashes);

@@ -131,21 +131,21 @@ static void test_coi_blocklist_file(void)
 {
 	static const char *const invalid[] = {
 		"",
-		"COI-BLOCKLIST 1 1 2 3 0",
-		"COI-BLOCKLIST 2 1 2 3 0\n",
-		"COI-BLOCKLIST 1 1 2 3\n",
-		"COI-BLOCKLIST 1 1 2 3 1\n",
-		"COI-BLOCKLIST 1 1 2 3 0\nextra",
-		"COI-BLOCKLIST 1 1 2 3 1\n"SPEC_HASH,
-		"COI-BLOCKLIST 1 1 2 3 1\n"SPEC_HASH"x",
-		"COI-BLOCKLIST 1 1 2 x 0\n",
-		"COI-BLOCKLIST 1 1 2 3 99999999\n",
-		"COI-BLOCKLIST 1 1 2 3 2\n"SPEC_HASH"\n"SPEC_HASH"\n",
-		"COI-BLOCKLIST 1 1 2 3 1\n"
+		"COI-BLOCKLIST 2 1 2 3 7 8 9 0",
+		"COI-BLOCKLIST 1 1 2 3 0\n",
+		"COI-BLOCKLIST 2 1 2 3 7 8\n",
+		"COI-BLOCKLIST 2 1 2 3 7 8 9 1\n",
+		"COI-BLOCKLIST 2 1 2 3 7 8 9 0\nextra",
+		"COI-BLOCKLIST 2 1 2 3 7 8 9 1\n"SPEC_HASH,
+		"COI-BLOCKLIST 2 1 2 3 7 8 9 1\n"SPEC_HASH"x",
+		"COI-BLOCKLIST 2 1 2 x 7 8 9 0\n",
+		"COI-BLOCKLIST 2 1 2 3 7 8 9 99999999\n",
+		"COI-BLOCKLIST 2 1 2 3 7 8 9 2\n"SPEC_HASH"\n"SPEC_HASH"\n",
+		"COI-BLOCKLIST 2 1 2 3 7 8 9 1\n"
 		"z4b3c446c189580045a942b90b7461128bc334b3b67e9f63c0c06189248c9bb0\n",
 	};
 	ARRAY_TYPE(coi_blocklist_hash) hashes, parsed;
-	struct coi_blocklist_stamp stamp = { 1234, 56, 78 }, stamp2;
+	struct coi_blocklist_stamp stamp = { 1234, 56, 78, 9, 10, 1795379809123456789LL }, stamp2;
 	struct coi_blocklist_hash hash;
 	const char *error;
 	string_t *str;
@@ -165,7 +165,9 @@ static void test_coi_blocklist_file(void)
 	test_assert(coi_blocklist_file_parse(str_data(str), str_len(str),
 					     &stamp2, &parsed, &error) == 0);
 	test_assert(stamp2.uidvalidity == 1234 && stamp2.uidnext == 56 &&
-		    stamp2.messages == 78);
+		    stamp2.messages == 78 && stamp2.log_ino == 9 &&
+		    stamp2.log_size == 10 &&
+		    stamp2.log_mtime_nsecs == 1795379809123456789LL);
 	test_assert(array_count(&parsed) == 50);
 	test_assert(memcmp(array_front(&parsed), array_front(&hashes),
 			   50 * sizeof(hash)) == 0);
@@ -185,7 +187,7 @@ static void test_coi_blocklist_file(void)
 static void test_coi_blocklist_file_lookup(void)
 {
 	ARRAY_TYPE(coi_blocklist_hash) hashes;
-	struct coi_blocklist_stamp stamp = { 1, 2, 3 }, stamp2;
+	struct coi_blocklist_stamp stamp = { 1, 2, 3, 0, 0, 0 }, stamp2;
 	struct coi_blocklist_hash hash;
 	unsigned int i, count;
 	string_t *str;

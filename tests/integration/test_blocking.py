@@ -188,6 +188,9 @@ def test_index_is_rebuilt_only_when_contacts_change(server, imap, user,
     enable(imap)
     append_contact(imap, contact(blocked_sender))
     lmtp(server, user, blocked_sender, "one")
+    # the rebuild's own reading changed the folder's log (cache): the next
+    # delivery only restamps the file
+    lmtp(server, user, blocked_sender, "two")
     path = contacts_index_path(server, user)
     with open(path) as f:
         first = f.read()
@@ -202,7 +205,7 @@ def test_index_is_rebuilt_only_when_contacts_change(server, imap, user,
     append_contact(imap, contact(server.new_user("x")))
     lmtp(server, user, blocked_sender, "after change")
     assert os.stat(path).st_ino != st.st_ino
-    assert message_count(imap, BLOCKED) == 5
+    assert message_count(imap, BLOCKED) == 6
 
 
 def test_any_of_several_from_addresses(server, imap, user, blocked_sender):
