@@ -143,7 +143,7 @@ def test_unwritable_chats_falls_back_to_inbox(server, imap, user):
     finally:
         os.chmod(path, 0o700)
     assert fetch_all(imap, "INBOX") == [({"$Chat"}, "chat")]
-    assert "Error" in server.log_since(offset)
+    assert server.wait_for_log(offset, "Error"), server.log_since(offset)
 
 
 @pytest.mark.parametrize("script", [None, "keep;",

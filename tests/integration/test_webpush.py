@@ -561,4 +561,4 @@ def test_per_user_push_rate_is_limited(server, imap, user, push):
     assert wait_for_count(imap, "INBOX", 70) == 70
     push.wait_for_requests(sub, 61)
     push.assert_no_more_requests(sub, count=61, seconds=1.5)
-    assert "per minute for this user" in server.log_since(offset)
+    assert server.wait_for_log(offset, "per minute for this user"), server.log_since(offset)
