@@ -46,28 +46,41 @@ static int coi_blocklist_open(struct coi_blocklist_ctx *ctx,
 			      const char **error_r)
 {
 	struct coi_user *cuser = coi_user_get_ready(ctx->user);
+	struct mailbox_list *list = cuser->root_ns->list;
 	const char *dir;
 	int ret;
 
-	/* Allocating does not open the folder, and the path is computed
-	   from the mailbox list's settings. */
-	ctx->box = mailbox_alloc(cuser->root_ns->list, cuser->contacts_vname,
-				 MAILBOX_FLAG_READONLY |
-				 MAILBOX_FLAG_IGNORE_ACLS);
-	ret = mailbox_get_path_to(ctx->box, MAILBOX_LIST_PATH_TYPE_INDEX, &dir);
+	/* The path comes from the mailbox list's settings; the folder itself
+	   is allocated only when its status or messages are needed (a
+	   mailbox allocation runs every plugin's hooks). */
+	ret = mailbox_list_get_path(list,
+		mailbox_list_get_storage_name(list, cuser->contacts_vname),
+		MAILBOX_LIST_PATH_TYPE_INDEX, &dir);
 	if (ret < 0) {
-		*error_r = mailbox_get_last_internal_error(ctx->box, NULL);
+		*error_r = mailbox_list_get_last_internal_error(list, NULL);
 		return -1;
 	}
 	if (ret > 0) {
 		ctx->path = t_strconcat(dir, "/"COI_BLOCKLIST_FILE_NAME, NULL);
-		/* NULL for storages without Dovecot's index files */
-		if (ctx->box->index_prefix != NULL) {
-			ctx->log_path = t_strconcat(dir, "/",
-				ctx->box->index_prefix, ".log", NULL);
-		}
+		/* Dovecot's index storages; any other has no such file, so
+		   its status is always asked */
+		ctx->log_path = t_strconcat(dir, "/"MAIL_INDEX_PREFIX".log",
+					    NULL);
 	}
 	return 0;
+}
+
+static struct mailbox *coi_blocklist_box(struct coi_blocklist_ctx *ctx)
+{
+	struct coi_user *cuser = coi_user_get_ready(ctx->user);
+
+	if (ctx->box == NULL) {
+		ctx->box = mailbox_alloc(cuser->root_ns->list,
+					 cuser->contacts_vname,
+					 MAILBOX_FLAG_READONLY |
+					 MAILBOX_FLAG_IGNORE_ACLS);
+	}
+	return ctx->box;
 }
 
 /* Reads the index file into ctx->file if it exists and is valid. */
@@ -249,7 +262,7 @@ static int coi_blocklist_file_write(struct coi_blocklist_ctx *ctx,
 				    const char **error_r)
 {
 	const struct mailbox_permissions *perm =
-		mailbox_get_permissions(ctx->box);
+		mailbox_get_permissions(coi_blocklist_box(ctx));
 	string_t *temp_path;
 	int fd, ret = 0;
 
@@ -338,7 +351,7 @@ static int coi_blocklist_refresh(struct coi_blocklist_ctx *ctx,
 
 	/* STATUS comes from the mailbox list index when it can, without
 	   opening the folder. */
-	if (mailbox_get_status(ctx->box, STATUS_UIDVALIDITY | STATUS_UIDNEXT |
+	if (mailbox_get_status(coi_blocklist_box(ctx), STATUS_UIDVALIDITY | STATUS_UIDNEXT |
 			       STATUS_MESSAGES, &status) < 0) {
 		errstr = mailbox_get_last_internal_error(ctx->box, &error);
 		if (error == MAIL_ERROR_NOTFOUND) {
