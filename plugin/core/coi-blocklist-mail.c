@@ -493,20 +493,24 @@ coi_blocklist_mail_is_blocked_real(struct mail_user *user, struct mail *mail,
 	struct coi_blocklist_ctx ctx;
 	int ret = 0;
 
-	t_array_init(&from_hashes, 4);
-	if (coi_blocklist_mail_from_hashes(mail, &from_hashes, error_r) < 0)
-		return -1;
-	if (array_count(&from_hashes) == 0)
-		return 0;
-
 	i_zero(&ctx);
 	ctx.user = user;
 	i_array_init(&rebuilt, 64);
 	if (coi_blocklist_open(&ctx, error_r) < 0 ||
 	    coi_blocklist_refresh(&ctx, &rebuilt, error_r) < 0) {
-		array_free(&rebuilt);
-		coi_blocklist_ctx_deinit(&ctx);
-		return -1;
+		ret = -1;
+		goto out;
+	}
+	/* Most users block nobody: then the message is not even parsed
+	   (hashing is the largest part of the cost). */
+	if (ctx.no_contacts ||
+	    (ctx.file != NULL ? ctx.file_count : array_count(&rebuilt)) == 0)
+		goto out;
+
+	t_array_init(&from_hashes, 4);
+	if (coi_blocklist_mail_from_hashes(mail, &from_hashes, error_r) < 0) {
+		ret = -1;
+		goto out;
 	}
 	if (ctx.file != NULL) {
 		array_foreach(&from_hashes, hash) {
@@ -527,6 +531,7 @@ coi_blocklist_mail_is_blocked_real(struct mail_user *user, struct mail *mail,
 			}
 		}
 	}
+out:
 	array_free(&rebuilt);
 	coi_blocklist_ctx_deinit(&ctx);
 	return ret;

@@ -202,10 +202,39 @@ def test_index_is_rebuilt_only_when_contacts_change(server, imap, user,
     st2 = os.stat(path)
     assert (st2.st_ino, st2.st_mtime_ns) == (st.st_ino, st.st_mtime_ns)
     # a change of the folder makes the next delivery rewrite it
-    append_contact(imap, contact(server.new_user("x")))
+    other = server.new_user("x")
+    append_contact(imap, contact(other))
     lmtp(server, user, blocked_sender, "after change")
     assert os.stat(path).st_ino != st.st_ino
     assert message_count(imap, BLOCKED) == 6
+    # a flag change alone keeps the blocked hashes
+    imap.ok("SELECT", quote(CONTACTS))
+    imap.ok("STORE", "1:*", "+FLAGS", "(\\Flagged \\Seen)")
+    imap.ok("UNSELECT")
+    lmtp(server, user, blocked_sender, "after flags")
+    with open(path) as f:
+        lines = f.read().splitlines()
+    assert lines[1:] == sorted([addr_hash(blocked_sender), addr_hash(other)])
+    assert message_count(imap, BLOCKED) == 7
+
+
+def test_broken_or_missing_index_is_rebuilt(server, imap, user,
+                                            blocked_sender):
+    enable(imap)
+    append_contact(imap, contact(blocked_sender))
+    lmtp(server, user, blocked_sender, "one")
+    path = contacts_index_path(server, user)
+    with open(path) as f:
+        good = f.read()
+    header = good.splitlines()[0]
+    for broken in ("", "garbage\n", header + "\n", good[:-10]):
+        with open(path, "w") as f:
+            f.write(broken)
+        lmtp(server, user, blocked_sender, "broken %r" % broken[:5])
+    os.unlink(path)
+    lmtp(server, user, blocked_sender, "missing")
+    assert message_count(imap, BLOCKED) == 6
+    assert message_count(imap, "INBOX") == 0
 
 
 def test_any_of_several_from_addresses(server, imap, user, blocked_sender):
