@@ -114,13 +114,9 @@ static int coi_deliver_blocked(struct mail_deliver_context *ctx)
 		       "message discarded");
 		return 1;
 	}
+	/* a missing folder is created when the save opens it
+	   (coi_deliver_open()) */
 	mailbox = coi_blocklist_mailbox(user);
-	if (coi_blocklist_mailbox_ensure(user, &error) < 0) {
-		e_error(ctx->event, "coi: Cannot store the blocked sender's "
-			"message: %s - delivering it to %s", error,
-			ctx->rcpt_default_mailbox);
-		return 0;
-	}
 	e_debug(ctx->event, "coi: Sender is blocked, storing into %s",
 		mailbox);
 	/* A storage of our own: a failure here must not make Dovecot think
@@ -181,11 +177,13 @@ static void coi_deliver_add_chat_keyword(struct mail_save_context *ctx)
 }
 
 /* Delivery (Dovecot's and Sieve's) opens every mailbox it saves to with
-   MAILBOX_FLAG_POST_SESSION. If Chats is missing (the user deleted it),
-   it is created and opened again. If Chats cannot be opened, the error is
-   logged and replaced by a permanent one: Dovecot then saves into INBOX
-   instead of failing the delivery temporarily, as it would for a broken
-   default mailbox of its own. */
+   MAILBOX_FLAG_POST_SESSION. If the folder COI delivers to (Chats for a
+   chat, the Blocked folder for a blocked sender's message) is missing, it
+   is created and opened again: checking before every delivery would cost
+   a refresh of the mailbox list index each time. If it cannot be opened,
+   the error is logged and replaced by a permanent one: Dovecot then saves
+   into INBOX instead of failing the delivery temporarily, as it would for
+   a broken default mailbox of its own. */
 static int coi_deliver_open(struct mailbox *box)
 {
 	struct coi_deliver_mailbox *dbox =
@@ -194,19 +192,37 @@ static int coi_deliver_open(struct mailbox *box)
 	struct coi_deliver_user *duser = COI_DELIVER_USER_CONTEXT(user);
 	enum mail_error error;
 	const char *errstr;
+	bool blocked;
+	int ret;
 
 	if (dbox->module_ctx.super.open(box) == 0)
 		return 0;
-	if (duser == NULL || !duser->delivering_chat ||
-	    strcmp(box->vname, coi_user_chats_vname(user)) != 0)
+	if (duser == NULL)
 		return -1;
+	blocked = coi_blocklist_is_delivering_blocked(user);
+	if (blocked) {
+		if (strcmp(box->vname, coi_blocklist_mailbox(user)) != 0)
+			return -1;
+	} else if (!duser->delivering_chat ||
+		   strcmp(box->vname, coi_user_chats_vname(user)) != 0) {
+		return -1;
+	}
 	errstr = mailbox_get_last_internal_error(box, &error);
 	if (error == MAIL_ERROR_NOTFOUND) {
-		if (coi_user_ensure_chats(user, &errstr) == 0) {
+		ret = blocked ? coi_blocklist_mailbox_ensure(user, &errstr) :
+			coi_user_ensure_chats(user, &errstr);
+		if (ret == 0) {
 			if (dbox->module_ctx.super.open(box) == 0)
 				return 0;
 			errstr = mailbox_get_last_internal_error(box, NULL);
 		}
+	}
+	if (blocked) {
+		/* coi_deliver_blocked() logs it and delivers to INBOX */
+		mail_storage_set_error(box->storage, MAIL_ERROR_NOTPOSSIBLE,
+				       t_strdup_printf("Cannot open: %s",
+						       errstr));
+		return -1;
 	}
 	e_error(box->event, "coi: Cannot deliver the chat into %s: %s - "
 		"delivering it to INBOX", box->vname, errstr);
