@@ -183,6 +183,27 @@ def test_changes_take_effect_for_the_next_delivery(server, imap, user,
     assert subjects_in(imap, BLOCKED) == ["blocked", "blocked again"]
 
 
+def test_changes_apply_within_one_lmtp_connection(server, imap, user,
+                                                   blocked_sender):
+    """A long-lived LMTP process sees a contact change made between two of
+    its deliveries."""
+    import smtplib
+    enable(imap)
+    uid = append_contact(imap, contact(blocked_sender))
+    lmtp_conn = smtplib.LMTP(server.host, server.lmtp_port, timeout=20)
+    try:
+        lmtp_conn.ehlo("test.example.org")
+        for subject in ("first", "second"):
+            lmtp_conn.sendmail(blocked_sender, [user], compose(
+                blocked_sender, user, subject=subject))
+            if subject == "first":
+                expunge_uid(imap, uid)
+    finally:
+        lmtp_conn.quit()
+    assert subjects_in(imap, BLOCKED) == ["first"]
+    assert subjects_in(imap, "INBOX") == ["second"]
+
+
 def test_index_is_rebuilt_only_when_contacts_change(server, imap, user,
                                                     blocked_sender):
     enable(imap)

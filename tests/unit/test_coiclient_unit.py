@@ -77,3 +77,24 @@ def test_unicode_text():
     parsed = email.message_from_bytes(msg.as_bytes(),
                                       policy=email.policy.default)
     assert parsed.get_content().strip() == "grüße 👋"
+
+
+def test_address_hash_spec_vector():
+    from coiclient import address_hash
+    expected = ("74b3c446c189580045a942b90b7461128bc334b3b67e9f63c0c06189248c9bb0")
+    assert address_hash("john.doe@coi-dev.org") == expected
+    assert address_hash(" John.Doe@COI-Dev.org ") == expected
+
+
+def test_without_header_removes_folded_fields():
+    from coiclient import without_header
+    raw = (b"From: a@b\r\nCOI-Blocked: yes\r\nCOI-From-Hash:\r\n abc\r\n"
+           b"coi-blocked:\r\n yes\r\nSubject: x\r\n\r\nbody\r\n")
+    assert without_header(raw, "COI-Blocked") == (
+        b"From: a@b\r\nCOI-From-Hash:\r\n abc\r\nSubject: x\r\n\r\nbody\r\n")
+
+
+def test_header_addresses():
+    from coiclient import header_addresses
+    h = headers("From: A <A@X.org>, b@y.org\nFrom: c@z.org")
+    assert header_addresses(h) == ["a@x.org", "b@y.org", "c@z.org"]
