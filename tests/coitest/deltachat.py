@@ -218,6 +218,7 @@ class Account:
 
     def __init__(self, rpc, account_id=None):
         self.rpc = rpc
+        self.addr = None
         self.id = account_id if account_id is not None else \
             rpc.call("add_account")
 

@@ -4,6 +4,7 @@ exchange messages both ways with read receipts, and we check both what the
 core reports and what the server's mailboxes hold afterwards.
 
 Delta Chat does not speak COI, so the cases are:
+- "vanilla": users without any COI plugin, the baseline.
 - "off": a user with the COI plugins whose COI is not enabled (the state
   every user starts in; the spec says COI stays off until a client enables
   it). Nothing may change for Delta Chat: chats stay in INBOX untouched.
