@@ -37,8 +37,8 @@ struct mail_user *sieve_coi_runtime_user(const struct sieve_runtime_env *renv);
 /* 1 if the message is a chat (the core's rule), 0 if not, -1 on error. */
 int sieve_coi_message_is_chat(const struct sieve_runtime_env *renv,
 			      const char **error_r);
-/* 1 if the message's sender is blocked by the user, 0 if not or if the
-   core cannot tell (no blocklist support), -1 on error. */
+/* 1 if an address in the message's From header is blocked by the user's
+   contacts, 0 if not, -1 on error. */
 int sieve_coi_message_is_blocked(const struct sieve_runtime_env *renv,
 				 struct mail_user *user, const char **error_r);
 /* The user's mailbox root. */

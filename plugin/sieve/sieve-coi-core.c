@@ -18,6 +18,7 @@
 #include "sieve-interpreter.h"
 #include "coi-plugin.h"
 #include "coi-message.h"
+#include "coi-blocklist.h"
 #include "sieve-coi-common.h"
 
 #pragma weak coi_user_is_ready
@@ -25,6 +26,7 @@
 #pragma weak coi_config_read
 #pragma weak coi_message_filter_to_str
 #pragma weak coi_mail_is_chat
+#pragma weak coi_blocklist_mail_is_blocked
 
 struct mail_user *sieve_coi_runtime_user(const struct sieve_runtime_env *renv)
 {
@@ -45,12 +47,15 @@ int sieve_coi_message_is_chat(const struct sieve_runtime_env *renv,
 	return coi_mail_is_chat(mail, error_r);
 }
 
-int sieve_coi_message_is_blocked(const struct sieve_runtime_env *renv ATTR_UNUSED,
-				 struct mail_user *user ATTR_UNUSED,
-				 const char **error_r ATTR_UNUSED)
+int sieve_coi_message_is_blocked(const struct sieve_runtime_env *renv,
+				 struct mail_user *user, const char **error_r)
 {
-	/* No blocklist in this core yet. */
-	return 0;
+	struct mail *mail = renv->exec_env->msgdata->mail;
+
+	i_assert(coi_blocklist_mail_is_blocked != NULL);
+	/* A fact about the user's contacts, whether or not COI is enabled:
+	   scripts can ask vnd.dovecot.coi.enabled themselves. */
+	return coi_blocklist_mail_is_blocked(user, mail, error_r);
 }
 
 const char *sieve_coi_mailbox_root(struct mail_user *user)

@@ -2,13 +2,14 @@
 scripts in sieve/, through the real sievec, ManageSieve and LMTP + Sieve
 of the development server."""
 
+import hashlib
 import os
 import subprocess
 import time
 
 import pytest
 
-from coitest.imap import COI_ENABLED, COI_MESSAGE_FILTER, quote
+from coitest.imap import COI_ENABLED, COI_MESSAGE_FILTER, Literal
 from coitest.mail import (ManageSieve, compose, fetch_all, lmtp_send,
                           message_count, wait_for_count)
 
@@ -211,6 +212,71 @@ def test_facts_for_user_without_coi_plugin(server, imap_connect,
     deliver(server, vanilla_user, chat("c"))
     assert placement(imap) == {"c": ("INBOX", {"fact-not-chat",
                                                "fact-not-blocked"})}
+
+
+def block(imap, *addresses):
+    """Stores a contact storage message that blocks the addresses, as a
+    COI client does (coi-client-spec.md "Blocking Contacts")."""
+    hashes = "".join("COI-From-Hash: %s\r\n" % hashlib.sha3_256(
+        a.lower().encode()).hexdigest() for a in addresses)
+    msg = ("From: me@example.org\r\nSubject: Contact\r\n" + hashes +
+           "COI-Blocked: yes\r\n\r\nencrypted\r\n").encode()
+    imap.ok("APPEND", "COI/Contacts", Literal(msg, nonsync=True))
+
+
+def blocked_setup(server, imap):
+    """COI on long enough to get the Contacts folder and a blocked
+    contact, then off: the server's own blocking at delivery applies to
+    users with COI enabled only, and would not run Sieve at all."""
+    blocked = "Blocked.Sender@example.net"
+    configure(imap, mode="active")
+    block(imap, blocked)
+    imap.ok("SETMETADATA", '""', "(%s NIL)" % COI_ENABLED)
+    return blocked
+
+
+def test_blocked_test_true_for_blocked_senders(server, imap, user):
+    blocked = blocked_setup(server, imap)
+    upload(server, user, FACTS_SCRIPT)
+    deliver(server, user,
+            plain("from blocked", sender=blocked.lower()),
+            plain("blocked among several",
+                  sender="friend@example.net, " + blocked),
+            plain("from friend", sender="friend@example.net"),
+            chat("chat from blocked", sender=blocked))
+    got = placement(imap)
+    base = {"enabled-no", "filter-active", "root-COI"}
+    assert got["from blocked"] == ("INBOX", base | {
+        "fact-not-chat", "fact-blocked"})
+    assert got["blocked among several"] == got["from blocked"]
+    assert got["from friend"] == ("INBOX", base | {
+        "fact-not-chat", "fact-not-blocked"})
+    assert got["chat from blocked"] == ("INBOX", base | {
+        "fact-chat", "fact-blocked"})
+
+
+def test_blocked_test_with_discard_and_fileinto(server, imap, user):
+    blocked = blocked_setup(server, imap)
+    upload(server, user, """\
+require ["vnd.dovecot.coi", "fileinto", "mailbox"];
+if allof (coi_blocked, coi_chat) { discard; stop; }
+if coi_blocked { fileinto :create "Blocked"; }
+""")
+    deliver(server, user, chat("chat", sender=blocked),
+            plain("mail", sender=blocked),
+            plain("friend", sender="friend@example.net"))
+    assert fetch_all(imap, "Blocked") == [(set(), "mail")]
+    assert fetch_all(imap, "INBOX") == [(set(), "friend")]
+    assert "chat" not in placement(imap)
+
+
+def test_example_script_discards_blocked_senders(server, imap, user):
+    blocked = blocked_setup(server, imap)
+    with open(EXAMPLE_SCRIPT) as f:
+        upload(server, user, f.read(), "example")
+    deliver(server, user, (blocked, plain("m", sender=blocked, to=user)))
+    # no vacation reply either: the script stops first
+    assert placement(imap) == {}
 
 
 def test_fileinto_and_keep_by_chat_test(server, imap, user):
