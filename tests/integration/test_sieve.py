@@ -274,9 +274,31 @@ def test_example_script_discards_blocked_senders(server, imap, user):
     blocked = blocked_setup(server, imap)
     with open(EXAMPLE_SCRIPT) as f:
         upload(server, user, f.read(), "example")
+    offset = server.log_size()
     deliver(server, user, (blocked, plain("m", sender=blocked, to=user)))
+    assert placement(imap) == {"Contact": ("COI/Contacts", set())}
     # no vacation reply either: the script stops first
-    assert placement(imap) == {}
+    log = server.log_since(offset)
+    assert "discard" in log and "vacation" not in log
+
+
+def test_facts_per_recipient_in_one_transaction(server, imap_connect,
+                                                vanilla_user):
+    # the user without COI first: the core is loaded in the LMTP process
+    # only for the second recipient, and the extension must see it then
+    coi_user = server.new_user()
+    conns = {u: imap_connect(u) for u in (vanilla_user, coi_user)}
+    configure(conns[coi_user], mode="seen")
+    for u in conns:
+        upload(server, u, FACTS_SCRIPT)
+    replies = lmtp_send(server, "sender@example.net",
+                        [vanilla_user, coi_user], chat("c"))
+    assert all(code == 250 for code, _ in replies.values()), replies
+    assert placement(conns[vanilla_user]) == {"c": ("INBOX", {
+        "fact-not-chat", "fact-not-blocked"})}
+    assert placement(conns[coi_user]) == {"c": ("INBOX", {
+        "$Chat", "fact-chat", "fact-not-blocked", "enabled-yes",
+        "filter-seen", "root-COI"})}
 
 
 def test_fileinto_and_keep_by_chat_test(server, imap, user):
