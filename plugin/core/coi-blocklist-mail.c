@@ -199,12 +199,17 @@ coi_blocklist_scan(struct mailbox *box,
 	search_ctx = mailbox_search_init(t, search_args, NULL,
 					 MAIL_FETCH_PHYSICAL_SIZE, headers);
 	mail_search_args_unref(&search_args);
-	while (mailbox_search_next(search_ctx, &mail)) {
-		if (coi_blocklist_contact_mail_get_hashes(mail, hashes,
-							  error_r) < 0) {
+	while (ret == 0 && mailbox_search_next(search_ctx, &mail)) {
+		int mail_ret;
+
+		/* hashes must not be allocated from the data stack: it grows
+		   in these frames */
+		T_BEGIN {
+			mail_ret = coi_blocklist_contact_mail_get_hashes(
+				mail, hashes, error_r);
+		} T_END_PASS_STR_IF(mail_ret < 0, error_r);
+		if (mail_ret < 0)
 			ret = -1;
-			break;
-		}
 	}
 	if (mailbox_search_deinit(&search_ctx) < 0 && ret == 0) {
 		*error_r = mailbox_get_last_internal_error(box, NULL);
@@ -271,6 +276,7 @@ static int coi_blocklist_refresh(struct coi_blocklist_ctx *ctx,
 				 ARRAY_TYPE(coi_blocklist_hash) *rebuilt_r,
 				 const char **error_r)
 {
+	struct mailbox_status status;
 	const char *error;
 	int ret;
 
@@ -279,6 +285,18 @@ static int coi_blocklist_refresh(struct coi_blocklist_ctx *ctx,
 	if (ctx->file != NULL)
 		buffer_free(&ctx->file);
 
+	/* The status came from the mailbox list index where possible, without
+	   opening the folder. Reading the messages needs it open and synced;
+	   the index is stamped with the state that was read. */
+	if (mailbox_sync(ctx->box, 0) < 0) {
+		*error_r = mailbox_get_last_internal_error(ctx->box, NULL);
+		return -1;
+	}
+	mailbox_get_open_status(ctx->box, STATUS_UIDVALIDITY | STATUS_UIDNEXT |
+				STATUS_MESSAGES, &status);
+	ctx->stamp.uidvalidity = status.uidvalidity;
+	ctx->stamp.uidnext = status.uidnext;
+	ctx->stamp.messages = status.messages;
 	if (coi_blocklist_scan(ctx->box, rebuilt_r, error_r) < 0)
 		return -1;
 	e_debug(ctx->user->event, "coi: Blocklist rebuilt from %u contact "
@@ -317,7 +335,7 @@ int coi_blocklist_get(struct mail_user *user,
 	else if (!ctx.no_contacts) {
 		ARRAY_TYPE(coi_blocklist_hash) rebuilt;
 
-		t_array_init(&rebuilt, 64);
+		i_array_init(&rebuilt, 64);
 		if (coi_blocklist_refresh(&ctx, &rebuilt, error_r) < 0)
 			ret = -1;
 		else if (ctx.file != NULL) {
@@ -326,6 +344,7 @@ int coi_blocklist_get(struct mail_user *user,
 		} else {
 			array_append_array(hashes_out, &rebuilt);
 		}
+		array_free(&rebuilt);
 	}
 	coi_blocklist_ctx_deinit(&ctx);
 	return ret;
@@ -386,10 +405,11 @@ coi_blocklist_mail_is_blocked_real(struct mail_user *user, struct mail *mail,
 
 	i_zero(&ctx);
 	ctx.user = user;
-	t_array_init(&rebuilt, 64);
+	i_array_init(&rebuilt, 64);
 	if (coi_blocklist_open(&ctx, error_r) < 0 ||
 	    (!ctx.no_contacts &&
 	     coi_blocklist_refresh(&ctx, &rebuilt, error_r) < 0)) {
+		array_free(&rebuilt);
 		coi_blocklist_ctx_deinit(&ctx);
 		return -1;
 	}
@@ -413,6 +433,7 @@ coi_blocklist_mail_is_blocked_real(struct mail_user *user, struct mail *mail,
 			}
 		}
 	}
+	array_free(&rebuilt);
 	coi_blocklist_ctx_deinit(&ctx);
 	return ret;
 }
@@ -428,6 +449,38 @@ int coi_blocklist_mail_is_blocked(struct mail_user *user, struct mail *mail,
 		ret = coi_blocklist_mail_is_blocked_real(user, mail, error_r);
 	} T_END_PASS_STR_IF(ret < 0, error_r);
 	return ret;
+}
+
+enum coi_blocked_action coi_blocklist_action(struct mail_user *user)
+{
+	const char *value = mail_user_plugin_getenv(user, "coi_blocked_action");
+
+	if (value == NULL || value[0] == '\0' || strcmp(value, "store") == 0)
+		return COI_BLOCKED_ACTION_STORE;
+	if (strcmp(value, "discard") == 0)
+		return COI_BLOCKED_ACTION_DISCARD;
+	e_error(user->event, "coi: Invalid coi_blocked_action=%s "
+		"(allowed: store, discard), storing", value);
+	return COI_BLOCKED_ACTION_STORE;
+}
+
+const char *coi_blocklist_mailbox(struct mail_user *user)
+{
+	const char *value = mail_user_plugin_getenv(user,
+						    "coi_blocked_mailbox");
+
+	return value == NULL || value[0] == '\0' ?
+		COI_BLOCKED_MAILBOX_DEFAULT : value;
+}
+
+int coi_blocklist_mailbox_ensure(struct mail_user *user,
+				 const char **error_r)
+{
+	struct coi_user *cuser = coi_user_get_ready(user);
+
+	i_assert(cuser != NULL);
+	return coi_mailbox_ensure(cuser, coi_blocklist_mailbox(user), TRUE,
+				  error_r);
 }
 
 void coi_blocklist_set_delivering_blocked(struct mail_user *user, bool set)

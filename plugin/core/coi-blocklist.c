@@ -30,13 +30,28 @@ const char *coi_blocklist_hash_to_hex(const struct coi_blocklist_hash *hash)
 	return binary_to_hex(hash->data, sizeof(hash->data));
 }
 
+static int coi_blocklist_hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 bool coi_blocklist_hash_parse(const char *value,
 			      struct coi_blocklist_hash *hash_r)
 {
-	buffer_t buf;
+	unsigned int i;
 	size_t len;
+	int hi, lo;
 
-	while (*value == ' ' || *value == '\t')
+	/* no allocation: this runs for every hash of every contact. A folded
+	   value ("COI-From-Hash:" CRLF SP hash) keeps its line break here. */
+	while (*value == ' ' || *value == '\t' || *value == '\r' ||
+	       *value == '\n')
 		value++;
 	len = strlen(value);
 	while (len > 0 && (value[len-1] == ' ' || value[len-1] == '\t' ||
@@ -44,10 +59,14 @@ bool coi_blocklist_hash_parse(const char *value,
 		len--;
 	if (len != COI_BLOCKLIST_HASH_HEX_LEN)
 		return FALSE;
-	buffer_create_from_data(&buf, hash_r->data, sizeof(hash_r->data));
-	/* hex_to_binary() rejects anything but hex digits */
-	return hex_to_binary(t_strndup(value, len), &buf) == 0 &&
-		buf.used == sizeof(hash_r->data);
+	for (i = 0; i < COI_BLOCKLIST_HASH_SIZE; i++) {
+		hi = coi_blocklist_hex_digit(value[i*2]);
+		lo = coi_blocklist_hex_digit(value[i*2 + 1]);
+		if (hi < 0 || lo < 0)
+			return FALSE;
+		hash_r->data[i] = (hi << 4) | lo;
+	}
+	return TRUE;
 }
 
 unsigned int
@@ -182,7 +201,9 @@ int coi_blocklist_file_parse(const unsigned char *data, size_t size,
 			data + offset + i * COI_BLOCKLIST_FILE_LINE_LEN;
 		if (line[COI_BLOCKLIST_HASH_HEX_LEN] != '\n' ||
 		    !coi_blocklist_hash_parse(t_strndup(line,
-				COI_BLOCKLIST_HASH_HEX_LEN), &hash)) {
+				COI_BLOCKLIST_HASH_HEX_LEN), &hash) ||
+		    strcmp(t_strndup(line, COI_BLOCKLIST_HASH_HEX_LEN),
+			   coi_blocklist_hash_to_hex(&hash)) != 0) {
 			*error_r = t_strdup_printf("Invalid hash on line %u",
 						   i + 2);
 			return -1;

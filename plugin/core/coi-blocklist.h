@@ -34,7 +34,7 @@ struct event;
 #define COI_BLOCKLIST_MAX_HASHES_PER_CONTACT 100
 /* the headers of a contact message larger than this are not read at all
    (the message blocks nothing); */
-#define COI_BLOCKLIST_MAX_CONTACT_HEADER_SIZE (64 * 1024)
+#define COI_BLOCKLIST_MAX_CONTACT_HEADER_SIZE (1024 * 1024)
 /* at most this many blocked hashes per user (6.5 MB of index file); */
 #define COI_BLOCKLIST_MAX_HASHES 100000
 /* and at most this many From addresses of a delivered message are looked
@@ -64,7 +64,7 @@ void coi_blocklist_address_hash(const char *address,
 /* The 64 lowercase hex digits of a hash. */
 const char *coi_blocklist_hash_to_hex(const struct coi_blocklist_hash *hash);
 /* Parses a COI-From-Hash value: exactly 64 hex digits (either case),
-   surrounding whitespace allowed. Returns FALSE for anything else. */
+   surrounding whitespace (folding included) allowed. Returns FALSE for anything else. */
 bool coi_blocklist_hash_parse(const char *value,
 			      struct coi_blocklist_hash *hash_r);
 
@@ -120,6 +120,23 @@ int coi_blocklist_get(struct mail_user *user,
    decide whether blocking applies. Users without the coi plugin get 0. */
 int coi_blocklist_mail_is_blocked(struct mail_user *user, struct mail *mail,
 				  const char **error_r);
+
+/* What delivery does with a blocked sender's message: the setting
+   coi_blocked_action ("store", the default, or "discard"); an invalid value
+   logs an error and stores. */
+enum coi_blocked_action {
+	COI_BLOCKED_ACTION_STORE = 0,
+	COI_BLOCKED_ACTION_DISCARD,
+};
+#define COI_BLOCKED_MAILBOX_DEFAULT "Blocked"
+
+enum coi_blocked_action coi_blocklist_action(struct mail_user *user);
+/* The folder for blocked senders' messages: the setting
+   coi_blocked_mailbox, default "Blocked" (coi-client-spec.md "Folders"). */
+const char *coi_blocklist_mailbox(struct mail_user *user);
+/* Creates it (subscribed) if it does not exist. */
+int coi_blocklist_mailbox_ensure(struct mail_user *user,
+				 const char **error_r);
 
 /* Whether the delivery now running for user is of a blocked message (set
    by the delivery plugin, read by the push drivers, which then send

@@ -33,6 +33,7 @@ static void test_coi_blocklist_hash_parse(void)
 		"74b3c446c189580045a942b90b7461128bc334b3b67e9f63c0c06189248c9b 0",
 		"0x74b3c446c189580045a942b90b7461128bc334b3b67e9f63c0c06189248c9bb0",
 		SPEC_HASH" "SPEC_HASH, "<"SPEC_HASH">",
+		"74b3c446c189580045a942b90b7461128bc334b3\r\n b67e9f63c0c06189248c9bb0",
 	};
 	struct coi_blocklist_hash hash, expected;
 	unsigned int i;
@@ -42,6 +43,8 @@ static void test_coi_blocklist_hash_parse(void)
 	test_assert(coi_blocklist_hash_parse(SPEC_HASH, &hash));
 	test_assert(memcmp(hash.data, expected.data, sizeof(hash.data)) == 0);
 	test_assert(coi_blocklist_hash_parse(" "SPEC_HASH"\t", &hash));
+	test_assert(memcmp(hash.data, expected.data, sizeof(hash.data)) == 0);
+	test_assert(coi_blocklist_hash_parse("\r\n "SPEC_HASH, &hash));
 	test_assert(memcmp(hash.data, expected.data, sizeof(hash.data)) == 0);
 	test_assert(coi_blocklist_hash_parse(t_str_ucase(SPEC_HASH), &hash));
 	test_assert(memcmp(hash.data, expected.data, sizeof(hash.data)) == 0);

@@ -89,11 +89,10 @@ blocklist_contacts_iter(struct mailbox_transaction_context *t,
 	mail_search_build_add_all(search_args);
 	search_ctx = mailbox_search_init(t, search_args, NULL, 0, NULL);
 	mail_search_args_unref(&search_args);
-	t_array_init(&hashes, 8);
 	while (ret == 0 && mailbox_search_next(search_ctx, &mail)) T_BEGIN {
 		int blocked;
 
-		array_clear(&hashes);
+		t_array_init(&hashes, 8);
 		blocked = coi_blocklist_contact_mail_get_hashes(mail, &hashes,
 								&error);
 		if (blocked < 0) {
@@ -102,7 +101,7 @@ blocklist_contacts_iter(struct mailbox_transaction_context *t,
 		} else if (blocked == 0) {
 			/* not blocked: still has hashes to find the contact */
 			if (mail_get_headers(mail, COI_HEADER_FROM_HASH,
-					     &values) == 0) {
+					     &values) > 0) {
 				(void)coi_blocklist_add_contact_hashes(
 					&hashes, values, mail->box->event);
 			}
@@ -351,6 +350,11 @@ static int blocklist_change_run(struct blocklist_cmd_context *bctx,
 		mailbox_transaction_rollback(&t);
 	else if (mailbox_transaction_commit(&t) < 0) {
 		i_error("Cannot save the contacts: %s",
+			mailbox_get_last_internal_error(box, NULL));
+		ret = -1;
+	} else if (mailbox_sync(box, 0) < 0) {
+		/* the sync carries out the expunges */
+		i_error("Cannot expunge the old contacts: %s",
 			mailbox_get_last_internal_error(box, NULL));
 		ret = -1;
 	}

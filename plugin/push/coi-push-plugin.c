@@ -14,6 +14,7 @@
 #include "push-notification-events.h"
 #include "push-notification-txn-msg.h"
 #include "coi-plugin.h"
+#include "coi-blocklist.h"
 #include "coi-push-sender.h"
 #include "coi-webpush.h"
 #include "coi-webpush-payload.h"
@@ -81,6 +82,9 @@ static bool coi_push_driver_begin_txn(struct push_notification_driver_txn *dtxn)
 {
 	struct coi_webpush_recipients *rcpts;
 
+	/* Messages of blocked senders are never announced. */
+	if (coi_blocklist_is_delivering_blocked(dtxn->ptxn->muser))
+		return FALSE;
 	/* Without subscriptions nothing of the message needs to be read. */
 	rcpts = coi_webpush_recipients_get(dtxn->ptxn->muser,
 					   dtxn->ptxn->pool);

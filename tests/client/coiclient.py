@@ -8,15 +8,24 @@ It works against any IMAP/SMTP server:
   COI/Contacts itself and files chats out of INBOX on every sync, as the
   client spec's "Manual Message Filtering" describes.
 
+Blocking (coi-client-spec.md "Blocking Contacts") works in both modes: the
+client marks the contact storage message in COI/Contacts with COI-Blocked
+(APPEND of the new version, EXPUNGE of the old one). In plain mode the
+client itself moves the blocked senders' messages from INBOX to Blocked on
+every sync; in extended mode the server does it at delivery.
+
 Client developers can use it as an interoperability tool:
 
     coi-client --imap HOST:PORT --smtp HOST:PORT --user U --password P check
     coi-client ... send bob@example.org "hello"
     coi-client ... sync
     coi-client ... list
+    coi-client ... block spammer@example.net
+    coi-client ... unblock spammer@example.net
 """
 
 import argparse
+import hashlib
 import email
 import email.policy
 import email.utils
@@ -35,6 +44,7 @@ COI_MAILBOX_ROOT = COI_CONFIG + "/mailbox-root"
 COI_MESSAGE_FILTER = COI_CONFIG + "/message-filter"
 FILTER_MODES = ("none", "active", "seen")
 CHAT_KEYWORD = "$Chat"
+BLOCKED_FOLDER = "Blocked"
 
 for _cmd in ("GETMETADATA", "SETMETADATA", "MOVE", "IDLE", "ENABLE"):
     imaplib.Commands.setdefault(_cmd, ("AUTH", "SELECTED"))
@@ -66,6 +76,34 @@ def parse_hostport(value, default_port):
     if not host:
         return value, default_port
     return host, int(port)
+
+
+def address_hash(address):
+    """COI-From-Hash of an address: SHA3-256 of the lowercased address."""
+    return hashlib.sha3_256(address.strip().lower().encode()).hexdigest()
+
+
+def header_addresses(headers, name="From"):
+    return [a.lower() for _, a in email.utils.getaddresses(
+        [str(v) for v in headers.get_all(name, [])]) if a]
+
+
+def without_header(raw, name):
+    """The raw message without any header field called name."""
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    if not sep:
+        head, sep, body = raw.partition(b"\n\n")
+    out, skipping = [], False
+    prefix = name.lower().encode() + b":"
+    for line in head.splitlines():
+        if line[:1] in (b" ", b"\t"):
+            if not skipping:
+                out.append(line)
+            continue
+        skipping = line.lower().startswith(prefix)
+        if not skipping:
+            out.append(line)
+    return b"\r\n".join(out) + b"\r\n\r\n" + body.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 class CoiError(Exception):
@@ -269,11 +307,18 @@ class CoiClient:
         """Plain mode: file new INBOX messages as the client spec's
         "Manual Message Filtering" says. Extended mode: the server does it;
         nothing to do. Returns the number of messages moved."""
-        if self.extended or self.filter_mode == "none":
+        if self.extended:
             return 0
-        to_chats, to_sent, mark_seen = [], [], []
+        blocked = self.blocked_hashes()
+        to_blocked, to_chats, to_sent, mark_seen = [], [], [], []
         me = self.user.lower()
         for uid, flags, headers in self._fetch_headers("INBOX"):
+            if any(address_hash(a) in blocked
+                   for a in header_addresses(headers)):
+                to_blocked.append(uid)
+                continue
+            if self.filter_mode == "none":
+                continue
             sender = email.utils.parseaddr(str(headers.get("From", "")))[1].lower()
             rcpts = [a.lower() for _, a in email.utils.getaddresses(
                 [str(headers.get("To", "")), str(headers.get("Cc", ""))])]
@@ -288,9 +333,90 @@ class CoiClient:
         if mark_seen:
             self.imap.uid("STORE", ",".join(map(str, mark_seen)),
                           "+FLAGS.SILENT", "(\\Seen)")
+        if to_blocked:
+            self._create(BLOCKED_FOLDER, subscribe=True)
+        self._move("INBOX", to_blocked, BLOCKED_FOLDER)
         self._move("INBOX", to_chats, self.chats)
         self._move("INBOX", to_sent, "Sent")
-        return len(to_chats) + len(to_sent)
+        return len(to_blocked) + len(to_chats) + len(to_sent)
+
+    # -- contacts and blocking -----------------------------------------
+    def _create(self, box, subscribe=False):
+        typ, data = self.imap.create(self._quote(box))
+        if typ != "OK" and b"EXISTS" not in (data[0] or b"").upper():
+            raise CoiError("CREATE %s failed: %s" % (box, data))
+        if typ == "OK" and subscribe:
+            self.imap.subscribe(self._quote(box))
+
+    def contacts_list(self):
+        """[(uid, set of COI-From-Hash values, blocked)] of COI/Contacts."""
+        return [(uid, {str(v).strip().lower()
+                       for v in h.get_all("COI-From-Hash", [])},
+                 h.get("COI-Blocked") is not None)
+                for uid, _, h in self._fetch_headers(self.contacts)]
+
+    def blocked_hashes(self):
+        return set().union(*[hashes for _, hashes, blocked
+                             in self.contacts_list() if blocked] or [set()])
+
+    def contact_message(self, address, blocked):
+        """A new contact storage message (coi-client-spec.md "Contact
+        Storage Messages") for one address."""
+        msg = EmailMessage(policy=email.policy.SMTP)
+        msg["From"] = self.user
+        msg["Subject"] = "Contact"
+        msg["Date"] = email.utils.formatdate(localtime=True)
+        msg["Message-ID"] = "<contact.%s@%s>" % (
+            uuid.uuid4().hex, self.user.rpartition("@")[2] or "localhost")
+        msg["Chat-Content"] = "contact"
+        msg["COI-From-Hash"] = address_hash(address)
+        if blocked:
+            msg["COI-Blocked"] = "yes"
+        msg.set_content('<p class="h-card"><a class="u-email p-name" '
+                        'href="mailto:%s">%s</a></p>' % (address, address),
+                        subtype="html", charset="utf-8")
+        return msg.as_bytes()
+
+    def _replace_contact(self, uid, message):
+        """Updates a contact as the spec says: APPEND, then EXPUNGE."""
+        self._check(self.imap.append(self._quote(self.contacts), None, None,
+                                     message), "APPEND contact")
+        if uid is not None:
+            self.imap.select(self._quote(self.contacts))
+            self.imap.uid("STORE", str(uid), "+FLAGS.SILENT", "(\\Deleted)")
+            self._check(self.imap.uid("EXPUNGE", str(uid)), "UID EXPUNGE")
+
+    def _raw(self, mailbox, uid):
+        self.imap.select(self._quote(mailbox))
+        typ, data = self.imap.uid("FETCH", str(uid), "(BODY.PEEK[])")
+        return next(item[1] for item in data if isinstance(item, tuple))
+
+    def set_blocked(self, address, blocked):
+        """Blocks or unblocks address; returns the number of contact
+        messages written."""
+        want = address_hash(address)
+        changed = found = 0
+        for uid, hashes, is_blocked in self.contacts_list():
+            if want not in hashes:
+                continue
+            found += 1
+            if is_blocked == blocked:
+                continue
+            raw = without_header(self._raw(self.contacts, uid), "COI-Blocked")
+            if blocked:
+                raw = b"COI-Blocked: yes\r\n" + raw
+            self._replace_contact(uid, raw)
+            changed += 1
+        if blocked and not found:
+            self._replace_contact(None, self.contact_message(address, True))
+            changed += 1
+        return changed
+
+    def block(self, address):
+        return self.set_blocked(address, True)
+
+    def unblock(self, address):
+        return self.set_blocked(address, False)
 
     def list_messages(self, mailbox):
         """[(uid, from, subject, message-id, is_chat)] in mailbox."""
@@ -411,6 +537,10 @@ def main(argv=None):
     s.add_argument("text")
     sub.add_parser("sync", help="file new chats (plain mode)")
     sub.add_parser("list", help="list chats")
+    b = sub.add_parser("block", help="block a contact")
+    b.add_argument("address")
+    b = sub.add_parser("unblock", help="unblock a contact")
+    b.add_argument("address")
     args = p.parse_args(argv)
 
     client = CoiClient(parse_hostport(args.imap, 143),
@@ -427,6 +557,11 @@ def main(argv=None):
             print("sent %s" % msg["Message-ID"])
         elif args.command == "sync":
             print("filed %d messages" % client.sync())
+        elif args.command in ("block", "unblock"):
+            client.setup()
+            n = client.set_blocked(args.address, args.command == "block")
+            print("%sed %s (%d contact messages written)" % (
+                args.command, args.address, n))
         elif args.command == "list":
             for box, uid, frm, subj, mid, _ in client.list_chats():
                 print("%s\t%s\t%s\t%s" % (box, uid, frm, subj))

@@ -200,3 +200,72 @@ def test_check_restores_configuration(server, imap_connect):
         assert is_chat_message(c.compose(user, "x"))
     finally:
         c.close()
+
+
+def blocking_run(server, user):
+    """A user blocks a sender, gets mail from it and from a friend, then
+    unblocks it; returns the folders' contents."""
+    c = client(server, user)
+    spammer, friend = server.new_user("spammer"), server.new_user("friend")
+    boxes = ("INBOX", c.chats, "Blocked")
+
+    def wait(count):
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            total = sum(len(c.list_messages(b)) for b in boxes)
+            if total >= count:
+                break
+            time.sleep(0.2)
+        c.sync()
+
+    try:
+        c.setup("active")
+        # a known contact first, blocked later: the client rewrites it
+        c.set_blocked(spammer, False)
+        assert c.block(spammer.upper()) == 1
+        assert c.block(spammer) == 0
+        smtp_send(server, spammer, [user],
+                  compose(spammer, user, subject="spam chat", chat=True))
+        smtp_send(server, spammer, [user],
+                  compose("Spammer <%s>" % spammer.upper(), user,
+                          subject="spam mail"))
+        smtp_send(server, friend, [user],
+                  compose(friend, user, subject="friend chat", chat=True))
+        wait(3)
+        assert c.unblock(spammer) == 1
+        smtp_send(server, spammer, [user],
+                  compose(spammer, user, subject="forgiven"))
+        wait(4)
+        contacts = c.contacts_list()
+        return {box: sorted(subj for _, _, subj, _, _ in c.list_messages(box))
+                for box in boxes}, [(h, b) for _, h, b in contacts]
+    finally:
+        c.close()
+
+
+def test_blocking_in_plain_and_extended_mode(server):
+    plain = blocking_run(server, server.new_vanilla_user())
+    extended = blocking_run(server, server.new_user())
+    folders, contacts = plain
+    assert folders == {"INBOX": ["forgiven"], "COI/Chats": ["friend chat"],
+                       "Blocked": ["spam chat", "spam mail"]}
+    # one contact message left, not blocked
+    assert len(contacts) == 1 and contacts[0][1] is False
+    assert extended[0] == folders
+    assert len(extended[1]) == 1 and extended[1][0][1] is False
+
+
+def test_cli_block_and_unblock(server, imap_connect):
+    user = server.new_user()
+    res = run_cli(server, user, "block", "Someone@Example.NET")
+    assert res.returncode == 0, res.stderr
+    assert "blocked Someone@Example.NET (1 contact messages written)" in res.stdout
+    listed = server.doveadm("-f", "tab", "coi", "blocklist", "list", "-u",
+                            user).stdout.splitlines()[1:]
+    import hashlib
+    assert [line.split("\t")[0] for line in listed] == [
+        hashlib.sha3_256(b"someone@example.net").hexdigest()]
+    res = run_cli(server, user, "unblock", "someone@example.net")
+    assert res.returncode == 0 and "(1 contact messages written)" in res.stdout
+    assert server.doveadm("-f", "tab", "coi", "blocklist", "list", "-u",
+                          user).stdout.splitlines()[1:] == []
