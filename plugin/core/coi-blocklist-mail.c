@@ -225,6 +225,12 @@ coi_blocklist_scan(struct mailbox *box,
 	struct mail *mail;
 	int ret = 0;
 
+	/* mailbox_get_status() may have answered from the mailbox list
+	   index without opening the box; the header lookup needs its cache. */
+	if (mailbox_open(box) < 0) {
+		*error_r = mailbox_get_last_internal_error(box, NULL);
+		return -1;
+	}
 	headers = mailbox_header_lookup_init(box, wanted_headers);
 	t = mailbox_transaction_begin(box, 0, "coi blocklist");
 	search_args = mail_search_build_init();

@@ -91,6 +91,11 @@ bool coi_user_has_plugin(struct mail_user *user)
 	return cuser != NULL;
 }
 
+bool coi_user_is_ready(struct mail_user *user)
+{
+	return coi_user_get_ready(user) != NULL;
+}
+
 struct coi_user *coi_user_get_ready(struct mail_user *user)
 {
 	struct coi_user *cuser = COI_USER_CONTEXT(user);

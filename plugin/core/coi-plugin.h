@@ -19,6 +19,9 @@ void coi_plugin_deinit(void);
    (capabilities, internal attributes) use this to give every other user
    plain Dovecot behaviour. */
 bool coi_user_has_plugin(struct mail_user *user);
+/* TRUE if the user has the plugin and its namespaces exist, so that the
+   mailbox root and folder names below are known. */
+bool coi_user_is_ready(struct mail_user *user);
 
 /* The user's COI mailbox root and the full names of its folders. */
 const char *coi_user_mailbox_root(struct mail_user *user);

@@ -127,10 +127,24 @@ class ManageSieve:
         line, self.buf = self.buf.split(b"\r\n", 1)
         return line
 
+    def _literal(self, size):
+        while len(self.buf) < size:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise IOError("ManageSieve connection closed")
+            self.buf += chunk
+        data, self.buf = self.buf[:size], self.buf[size:]
+        return data
+
     def _response(self):
         lines = []
         while True:
             line = self._line()
+            # a response text may come as a literal: NO {42}
+            if line.endswith(b"}") and b"{" in line:
+                head, size = line[:-1].rsplit(b"{", 1)
+                line = head + self._literal(int(size.rstrip(b"+")))
+                line += self._line()
             lines.append(line)
             if line.startswith((b"OK", b"NO", b"BYE")):
                 if not line.startswith(b"OK"):
@@ -143,6 +157,18 @@ class ManageSieve:
             data += b" {%d+}\r\n" % len(literal) + literal
         self.sock.sendall(data + b"\r\n")
         return self._response()
+
+    def capabilities(self):
+        """The capability lines of the greeting's CAPABILITY response."""
+        return self._command("CAPABILITY")[:-1]
+
+    def put(self, name, script):
+        """PUTSCRIPT; raises IOError with the server's reply on NO."""
+        return self._command('PUTSCRIPT "%s"' % name, script.encode())
+
+    def check(self, script):
+        """CHECKSCRIPT; raises IOError with the server's reply on NO."""
+        return self._command("CHECKSCRIPT", script.encode())
 
     def put_active(self, name, script):
         self._command('PUTSCRIPT "%s"' % name, script.encode())
