@@ -16,6 +16,7 @@
 #include "coi-plugin.h"
 #include "coi-push-sender.h"
 #include "coi-webpush.h"
+#include "coi-devicetoken.h"
 #include "coi-webpush-payload.h"
 #include "coi-push-plugin.h"
 
@@ -77,14 +78,24 @@ coi_push_driver_init(struct push_notification_driver_config *config
 	return 0;
 }
 
+/* Who is to be notified of a delivery transaction's messages, by
+   protocol. */
+struct coi_push_driver_recipients {
+	struct coi_webpush_recipients *webpush;
+	struct coi_devicetoken_recipients *devicetoken;
+};
+
 static bool coi_push_driver_begin_txn(struct push_notification_driver_txn *dtxn)
 {
-	struct coi_webpush_recipients *rcpts;
+	struct mail_user *user = dtxn->ptxn->muser;
+	struct coi_push_driver_recipients *rcpts;
 
+	rcpts = p_new(dtxn->ptxn->pool, struct coi_push_driver_recipients, 1);
+	rcpts->webpush = coi_webpush_recipients_get(user, dtxn->ptxn->pool);
+	rcpts->devicetoken = coi_devicetoken_recipients_get(user,
+							    dtxn->ptxn->pool);
 	/* Without subscriptions nothing of the message needs to be read. */
-	rcpts = coi_webpush_recipients_get(dtxn->ptxn->muser,
-					   dtxn->ptxn->pool);
-	if (rcpts == NULL)
+	if (rcpts->webpush == NULL && rcpts->devicetoken == NULL)
 		return FALSE;
 	dtxn->context = rcpts;
 	push_notification_event_init(dtxn, COI_PUSH_EVENT_NAME, NULL);
@@ -95,6 +106,8 @@ static void
 coi_push_driver_process_msg(struct push_notification_driver_txn *dtxn,
 			    struct push_notification_txn_msg *msg)
 {
+	struct coi_push_driver_recipients *rcpts = dtxn->context;
+	struct mail_user *user = dtxn->ptxn->muser;
 	struct coi_webpush_message *data;
 
 	data = push_notification_txn_msg_get_eventdata(msg,
@@ -103,7 +116,12 @@ coi_push_driver_process_msg(struct push_notification_driver_txn *dtxn,
 		return;
 	data->uid = msg->uid;
 	data->uidvalidity = msg->uid_validity;
-	coi_webpush_notify_message(dtxn->ptxn->muser, dtxn->context, data);
+	/* Rules that hold for every protocol (such as not notifying for
+	   blocked senders) belong here, before the protocols. */
+	if (rcpts->webpush != NULL)
+		coi_webpush_notify_message(user, rcpts->webpush, data);
+	if (rcpts->devicetoken != NULL)
+		coi_devicetoken_notify_message(user, rcpts->devicetoken, data);
 }
 
 static const struct push_notification_driver coi_push_driver = {
