@@ -75,23 +75,34 @@ const char *coi_devicetoken_id(const char *token)
 	return binary_to_hex(digest->data, COI_DEVICETOKEN_ID_BYTES);
 }
 
-const char *coi_devicetoken_stored_value(const char *token, time_t registered)
+const char *coi_devicetoken_stored_value(const struct coi_devicetoken *dt)
 {
-	return t_strdup_printf("%lld %s", (long long)registered, token);
+	return t_strdup_printf("%lld.%06u %s", (long long)dt->registered,
+			       dt->registered_usecs, dt->token);
 }
 
-int coi_devicetoken_stored_parse(const char *value, const char **token_r,
-				 time_t *registered_r)
+int coi_devicetoken_stored_parse(const char *value,
+				 struct coi_devicetoken *dt_r)
 {
-	const char *p = strchr(value, ' ');
-	uintmax_t num;
+	const char *p = strchr(value, ' '), *dot;
+	uintmax_t secs;
+	unsigned int usecs = 0;
 
-	if (p == NULL ||
-	    str_to_uintmax(t_strdup_until(value, p), &num) < 0 ||
-	    num > (uintmax_t)INT32_MAX * 4 || !coi_devicetoken_is_valid(p + 1))
+	if (p == NULL)
 		return -1;
-	*registered_r = (time_t)num;
-	*token_r = p + 1;
+	dot = memchr(value, '.', p - value);
+	if (str_to_uintmax(t_strdup_until(value, dot != NULL ? dot : p),
+			   &secs) < 0 || secs > (uintmax_t)INT32_MAX * 4)
+		return -1;
+	if (dot != NULL &&
+	    (str_to_uint(t_strdup_until(dot + 1, p), &usecs) < 0 ||
+	     usecs >= 1000000))
+		return -1;
+	if (!coi_devicetoken_is_valid(p + 1))
+		return -1;
+	dt_r->registered = (time_t)secs;
+	dt_r->registered_usecs = usecs;
+	dt_r->token = p + 1;
 	return 0;
 }
 
@@ -120,15 +131,15 @@ static struct mailbox *coi_devicetoken_inbox_alloc(struct mail_user *user)
 			     MAILBOX_FLAG_ATTRIBUTE_SESSION);
 }
 
+/* Stores dt, or removes the token id when dt is NULL. */
 static int
 coi_devicetoken_store(struct mailbox_transaction_context *t, const char *id,
-		      const char *token, time_t registered)
+		      const struct coi_devicetoken *dt)
 {
 	struct mail_attribute_value value;
 
 	i_zero(&value);
-	value.value = token == NULL ? NULL :
-		coi_devicetoken_stored_value(token, registered);
+	value.value = dt == NULL ? NULL : coi_devicetoken_stored_value(dt);
 	return mailbox_attribute_set(t, MAIL_ATTRIBUTE_TYPE_PRIVATE,
 		t_strconcat(COI_DEVICETOKEN_STORE_PREFIX, id, NULL), &value);
 }
@@ -138,6 +149,8 @@ static int coi_devicetoken_cmp(const struct coi_devicetoken *a,
 {
 	if (a->registered != b->registered)
 		return a->registered < b->registered ? -1 : 1;
+	if (a->registered_usecs != b->registered_usecs)
+		return a->registered_usecs < b->registered_usecs ? -1 : 1;
 	return strcmp(a->id, b->id);
 }
 
@@ -149,10 +162,9 @@ coi_devicetoken_read_all(struct mailbox *box, pool_t pool,
 	struct mail_user *user = mailbox_get_namespace(box)->user;
 	struct mailbox_attribute_iter *iter;
 	struct mail_attribute_value value;
-	struct coi_devicetoken *dt;
+	struct coi_devicetoken parsed, *dt;
 	ARRAY_TYPE(const_string) ids;
-	const char *key, *token;
-	time_t registered;
+	const char *key;
 	int ret;
 
 	t_array_init(&ids, 8);
@@ -172,16 +184,16 @@ coi_devicetoken_read_all(struct mailbox *box, pool_t pool,
 			return -1;
 		if (ret == 0)
 			continue;
-		if (coi_devicetoken_stored_parse(value.value, &token,
-						 &registered) < 0) {
+		if (value.value == NULL ||
+		    coi_devicetoken_stored_parse(value.value, &parsed) < 0) {
 			e_error(user->event, "coi: Ignoring broken stored "
 				"device token %s", key);
 			continue;
 		}
 		dt = array_append_space(tokens);
+		*dt = parsed;
 		dt->id = p_strdup(pool, key);
-		dt->token = p_strdup(pool, token);
-		dt->registered = registered;
+		dt->token = p_strdup(pool, parsed.token);
 	}
 	array_sort(tokens, coi_devicetoken_cmp);
 	return 0;
@@ -204,10 +216,12 @@ coi_devicetoken_delete_ids(struct mailbox *box,
 
 	if (array_count(ids) == 0)
 		return 0;
+	if (mailbox_open(box) < 0)
+		return -1;
 	t = mailbox_transaction_begin(box, MAILBOX_TRANSACTION_FLAG_EXTERNAL,
 				      __func__);
 	array_foreach_elem(ids, id) {
-		if (coi_devicetoken_store(t, id, NULL, 0) < 0) {
+		if (coi_devicetoken_store(t, id, NULL) < 0) {
 			mailbox_transaction_rollback(&t);
 			return -1;
 		}
@@ -458,6 +472,7 @@ coi_devicetoken_register(struct mailbox_transaction_context *t,
 	struct mail_user *user = mailbox_get_namespace(box)->user;
 	ARRAY_TYPE(coi_devicetoken) all;
 	const struct coi_devicetoken *dt;
+	struct coi_devicetoken new_dt;
 	const char *id = coi_devicetoken_id(token);
 	unsigned int max, kept = 0, i, count;
 
@@ -483,12 +498,17 @@ coi_devicetoken_register(struct mailbox_transaction_context *t,
 		if (coi_devicetoken_expired(user, &dt[i]) || kept >= max) {
 			if (!coi_devicetoken_expired(user, &dt[i]))
 				kept--;
-			if (coi_devicetoken_store(t, dt[i].id, NULL, 0) < 0)
+			if (coi_devicetoken_store(t, dt[i].id, NULL) < 0)
 				return -1;
 		}
 	}
 	e_debug(user->event, "coi: Device token %s registered", id);
-	return coi_devicetoken_store(t, id, token, ioloop_time);
+	i_zero(&new_dt);
+	new_dt.id = id;
+	new_dt.token = token;
+	new_dt.registered = ioloop_timeval.tv_sec;
+	new_dt.registered_usecs = ioloop_timeval.tv_usec;
+	return coi_devicetoken_store(t, id, &new_dt);
 }
 
 static int

@@ -26,7 +26,10 @@ struct coi_devicetoken {
 	   without showing the token itself. */
 	const char *id;
 	const char *token;
+	/* last registration; the microseconds order registrations within
+	   one second (the oldest token is the one dropped at the limit) */
 	time_t registered;
+	unsigned int registered_usecs;
 };
 ARRAY_DEFINE_TYPE(coi_devicetoken, struct coi_devicetoken);
 
@@ -37,9 +40,10 @@ bool coi_devicetoken_user_enabled(struct mail_user *user);
    printable ASCII characters without spaces. */
 bool coi_devicetoken_is_valid(const char *token);
 const char *coi_devicetoken_id(const char *token);
-const char *coi_devicetoken_stored_value(const char *token, time_t registered);
-int coi_devicetoken_stored_parse(const char *value, const char **token_r,
-				 time_t *registered_r);
+/* The stored form: "<secs>.<usecs> <token>". */
+const char *coi_devicetoken_stored_value(const struct coi_devicetoken *dt);
+int coi_devicetoken_stored_parse(const char *value,
+				 struct coi_devicetoken *dt_r);
 
 /* The user's unexpired tokens, oldest registration first. Tokens the
    notifier reported gone (coi-push service) are removed first.
