@@ -21,6 +21,10 @@ struct coi_user {
 	/* Non-zero while the core itself creates COI folders, so that this
 	   does not count as the user's indirect request to enable COI. */
 	unsigned int internal_change;
+
+	/* The delivery now running is of a blocked sender's message (see
+	   coi_blocklist_set_delivering_blocked()). */
+	bool delivering_blocked;
 };
 
 extern MODULE_CONTEXT_DEFINE(coi_user_module, &mail_user_module_register);

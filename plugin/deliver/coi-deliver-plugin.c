@@ -6,6 +6,8 @@
    It only redirects the default mailbox, so the user's Sieve script still
    runs and its keep/implicit keep land in <root>/Chats. Every save of a
    chat into the recipient's mailboxes during the delivery gets $Chat.
+   Messages of blocked senders (coi-blocklist.h) are filed here instead,
+   before Sieve, which then does not run for them.
    Nothing here may fail a delivery: any error means plain delivery. */
 
 #include "lib.h"
@@ -14,6 +16,7 @@
 #include "mail-deliver.h"
 #include "coi-plugin.h"
 #include "coi-message.h"
+#include "coi-blocklist.h"
 #include "coi-deliver-plugin.h"
 
 #define COI_DELIVER_USER_CONTEXT(obj) \
@@ -44,7 +47,10 @@ static MODULE_CONTEXT_DEFINE_INIT(coi_deliver_storage_module,
 
 static deliver_mail_func_t *next_deliver_mail;
 
-static void coi_deliver_prepare(struct mail_deliver_context *ctx,
+/* Returns TRUE if the message is from a blocked sender (and COI is enabled):
+   then it is filed by coi_deliver_blocked() instead of the normal
+   delivery. */
+static bool coi_deliver_prepare(struct mail_deliver_context *ctx,
 				struct coi_deliver_user *duser)
 {
 	struct mail_user *user = ctx->rcpt_user;
@@ -53,33 +59,82 @@ static void coi_deliver_prepare(struct mail_deliver_context *ctx,
 	int ret;
 
 	if (!coi_user_has_plugin(user))
-		return;
-	/* Classify first: parsing three headers of the mail being delivered
-	   is cheaper than reading the configuration, which only chats need. */
-	if ((ret = coi_mail_is_chat(ctx->src_mail, &error)) < 0) {
-		e_error(ctx->event, "coi: %s - delivering without COI", error);
-		return;
-	}
-	if (ret == 0)
-		return;
+		return FALSE;
+	/* The configuration is cached per process (one stat() per read), and
+	   blocking applies to every message of a COI user, chat or not. */
 	if (coi_config_read(user, &config, &error) < 0) {
 		e_error(ctx->event, "coi: %s - delivering without COI", error);
-		return;
+		return FALSE;
 	}
 	if (!config.enabled)
-		return;
+		return FALSE;
+
+	ret = coi_blocklist_mail_is_blocked(user, ctx->src_mail, &error);
+	if (ret < 0) {
+		e_error(ctx->event, "coi: Cannot check the blocked contacts: "
+			"%s - delivering without blocking", error);
+	} else if (ret > 0) {
+		coi_blocklist_set_delivering_blocked(user, TRUE);
+		return TRUE;
+	}
+
+	if ((ret = coi_mail_is_chat(ctx->src_mail, &error)) < 0) {
+		e_error(ctx->event, "coi: %s - delivering without COI", error);
+		return FALSE;
+	}
+	if (ret == 0)
+		return FALSE;
 
 	duser->delivering_chat = TRUE;
 	if (config.message_filter != COI_MESSAGE_FILTER_ACTIVE)
-		return;
+		return FALSE;
 	if (coi_user_ensure_chats(user, &error) < 0) {
 		e_error(ctx->event, "coi: %s - delivering the chat to %s",
 			error, ctx->rcpt_default_mailbox);
-		return;
+		return FALSE;
 	}
 	ctx->rcpt_default_mailbox = coi_user_chats_vname(user);
 	e_debug(ctx->event, "coi: Chat message, default mailbox is %s",
 		ctx->rcpt_default_mailbox);
+	return FALSE;
+}
+
+/* A blocked sender's message: stored into the Blocked folder or discarded,
+   and the user's Sieve script does not run (no vacation reply or redirect
+   to a blocked sender). If storing fails, the message is delivered to the
+   default mailbox as without COI (never lose mail), still without Sieve.
+   Returns 1 when handled, 0 to have Dovecot store it into the default
+   mailbox. */
+static int coi_deliver_blocked(struct mail_deliver_context *ctx)
+{
+	struct mail_user *user = ctx->rcpt_user;
+	struct mail_storage *storage = NULL;
+	const char *mailbox, *error;
+
+	if (coi_blocklist_action(user) == COI_BLOCKED_ACTION_DISCARD) {
+		e_info(ctx->event, "coi: Sender is blocked, "
+		       "message discarded");
+		return 1;
+	}
+	mailbox = coi_blocklist_mailbox(user);
+	if (coi_blocklist_mailbox_ensure(user, &error) < 0) {
+		e_error(ctx->event, "coi: Cannot store the blocked sender's "
+			"message: %s - delivering it to %s", error,
+			ctx->rcpt_default_mailbox);
+		return 0;
+	}
+	e_debug(ctx->event, "coi: Sender is blocked, storing into %s",
+		mailbox);
+	/* A storage of our own: a failure here must not make Dovecot think
+	   the default save failed too (it would reply with our error). */
+	if (mail_deliver_save(ctx, mailbox, 0, NULL, &storage) == 0)
+		return 1;
+	error = storage == NULL ? "unknown error" :
+		mail_storage_get_last_internal_error(storage, NULL);
+	e_error(ctx->event, "coi: Cannot store the blocked sender's message "
+		"into %s: %s - delivering it to %s", mailbox, error,
+		ctx->rcpt_default_mailbox);
+	return 0;
 }
 
 static int coi_deliver_mail(struct mail_deliver_context *ctx,
@@ -87,12 +142,21 @@ static int coi_deliver_mail(struct mail_deliver_context *ctx,
 {
 	struct coi_deliver_user *duser =
 		COI_DELIVER_USER_CONTEXT(ctx->rcpt_user);
+	bool blocked = FALSE;
+	int ret;
 
 	if (duser != NULL) {
 		duser->delivering_chat = FALSE;
+		coi_blocklist_set_delivering_blocked(ctx->rcpt_user, FALSE);
 		T_BEGIN {
-			coi_deliver_prepare(ctx, duser);
+			blocked = coi_deliver_prepare(ctx, duser);
 		} T_END;
+	}
+	if (blocked) {
+		T_BEGIN {
+			ret = coi_deliver_blocked(ctx);
+		} T_END;
+		return ret;
 	}
 	if (next_deliver_mail == NULL) {
 		/* nothing saved: Dovecot saves to rcpt_default_mailbox */

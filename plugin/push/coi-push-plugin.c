@@ -14,6 +14,7 @@
 #include "push-notification-events.h"
 #include "push-notification-txn-msg.h"
 #include "coi-plugin.h"
+#include "coi-blocklist.h"
 #include "coi-push-sender.h"
 #include "coi-webpush.h"
 #include "coi-devicetoken.h"
@@ -90,6 +91,10 @@ static bool coi_push_driver_begin_txn(struct push_notification_driver_txn *dtxn)
 	struct mail_user *user = dtxn->ptxn->muser;
 	struct coi_push_driver_recipients *rcpts;
 
+	/* Messages of blocked senders are never announced, by any
+	   protocol. */
+	if (coi_blocklist_is_delivering_blocked(user))
+		return FALSE;
 	rcpts = p_new(dtxn->ptxn->pool, struct coi_push_driver_recipients, 1);
 	rcpts->webpush = coi_webpush_recipients_get(user, dtxn->ptxn->pool);
 	rcpts->devicetoken = coi_devicetoken_recipients_get(user,
@@ -116,8 +121,8 @@ coi_push_driver_process_msg(struct push_notification_driver_txn *dtxn,
 		return;
 	data->uid = msg->uid;
 	data->uidvalidity = msg->uid_validity;
-	/* Rules that hold for every protocol (such as not notifying for
-	   blocked senders) belong here, before the protocols. */
+	/* Rules that hold for every protocol belong here or in begin_txn
+	   (blocked senders), before the protocols. */
 	if (rcpts->webpush != NULL)
 		coi_webpush_notify_message(user, rcpts->webpush, data);
 	if (rcpts->devicetoken != NULL)

@@ -1,0 +1,493 @@
+/* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
+
+/* The blocklist of a mail user: reading contact messages, the index file in
+   the Contacts folder's index directory, and the check at delivery. */
+
+#include "lib.h"
+#include "array.h"
+#include "str.h"
+#include "safe-mkstemp.h"
+#include "write-full.h"
+#include "message-address.h"
+#include "message-size.h"
+#include "mail-namespace.h"
+#include "mail-search-build.h"
+#include "mail-storage-private.h"
+#include "coi-user.h"
+#include "coi-plugin.h"
+#include "coi-blocklist-private.h"
+
+#include <stdio.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+/* --- the index file --- */
+
+struct coi_blocklist_ctx {
+	struct mail_user *user;
+	struct mailbox *box;
+	struct coi_blocklist_stamp stamp;
+	/* NULL when the Contacts folder has no index directory (e.g. in-memory
+	   indexes): then the hashes are read from the folder every time. */
+	const char *path;
+	buffer_t *file;
+	bool no_contacts;
+};
+
+static int coi_blocklist_open(struct coi_blocklist_ctx *ctx,
+			      const char **error_r)
+{
+	struct coi_user *cuser = coi_user_get_ready(ctx->user);
+	struct mailbox_status status;
+	enum mail_error error;
+	const char *dir;
+	int ret;
+
+	ctx->box = mailbox_alloc(cuser->root_ns->list, cuser->contacts_vname,
+				 MAILBOX_FLAG_READONLY |
+				 MAILBOX_FLAG_IGNORE_ACLS);
+	if (mailbox_get_status(ctx->box, STATUS_UIDVALIDITY | STATUS_UIDNEXT |
+			       STATUS_MESSAGES, &status) < 0) {
+		const char *errstr =
+			mailbox_get_last_internal_error(ctx->box, &error);
+		if (error == MAIL_ERROR_NOTFOUND) {
+			ctx->no_contacts = TRUE;
+			return 0;
+		}
+		*error_r = t_strdup_printf("Cannot open %s: %s",
+					   cuser->contacts_vname, errstr);
+		return -1;
+	}
+	ctx->stamp.uidvalidity = status.uidvalidity;
+	ctx->stamp.uidnext = status.uidnext;
+	ctx->stamp.messages = status.messages;
+	if (status.messages == 0) {
+		ctx->no_contacts = TRUE;
+		return 0;
+	}
+	ret = mailbox_get_path_to(ctx->box, MAILBOX_LIST_PATH_TYPE_INDEX, &dir);
+	if (ret < 0) {
+		*error_r = mailbox_get_last_internal_error(ctx->box, NULL);
+		return -1;
+	}
+	if (ret > 0)
+		ctx->path = t_strconcat(dir, "/"COI_BLOCKLIST_FILE_NAME, NULL);
+	return 0;
+}
+
+/* Reads the index file into ctx->file. Returns 1 if it is current, 0 if it
+   is missing, outdated or invalid (rebuild), -1 on error. */
+static int coi_blocklist_file_read(struct coi_blocklist_ctx *ctx,
+				   const char **error_r)
+{
+	struct coi_blocklist_stamp stamp;
+	struct stat st;
+	unsigned int count;
+	ssize_t ret;
+	int fd;
+
+	if (ctx->path == NULL)
+		return 0;
+	fd = open(ctx->path, O_RDONLY);
+	if (fd == -1) {
+		if (errno == ENOENT)
+			return 0;
+		*error_r = t_strdup_printf("open(%s) failed: %m", ctx->path);
+		return -1;
+	}
+	if (fstat(fd, &st) < 0) {
+		*error_r = t_strdup_printf("fstat(%s) failed: %m", ctx->path);
+		i_close_fd(&fd);
+		return -1;
+	}
+	if (st.st_size > COI_BLOCKLIST_FILE_HEADER_MAX_LEN +
+	    (off_t)COI_BLOCKLIST_MAX_HASHES * COI_BLOCKLIST_FILE_LINE_LEN) {
+		i_close_fd(&fd);
+		return 0;
+	}
+	ctx->file = buffer_create_dynamic(default_pool, st.st_size + 1);
+	ret = read(fd, buffer_append_space_unsafe(ctx->file, st.st_size),
+		   st.st_size);
+	i_close_fd(&fd);
+	if (ret < 0) {
+		*error_r = t_strdup_printf("read(%s) failed: %m", ctx->path);
+		return -1;
+	}
+	buffer_set_used_size(ctx->file, ret);
+	if (coi_blocklist_file_parse_header(ctx->file->data, ctx->file->used,
+					    &stamp, &count) == 0) {
+		e_debug(ctx->user->event, "coi: %s is invalid, rebuilding",
+			ctx->path);
+		return 0;
+	}
+	if (stamp.uidvalidity != ctx->stamp.uidvalidity ||
+	    stamp.uidnext != ctx->stamp.uidnext ||
+	    stamp.messages != ctx->stamp.messages)
+		return 0;
+	return 1;
+}
+
+int coi_blocklist_contact_mail_get_hashes(struct mail *mail,
+				ARRAY_TYPE(coi_blocklist_hash) *hashes,
+				const char **error_r)
+{
+	struct message_size hdr_size;
+	struct istream *input;
+	const char *const *blocked, *const *values;
+	uoff_t size;
+
+	/* The message size is in the index; only large messages need the
+	   header's size, which reading the header stream measures without
+	   keeping it in memory. */
+	if (mail_get_physical_size(mail, &size) < 0)
+		goto failed;
+	if (size > COI_BLOCKLIST_MAX_CONTACT_HEADER_SIZE) {
+		if (mail_get_hdr_stream(mail, &hdr_size, &input) < 0)
+			goto failed;
+		if (hdr_size.physical_size >
+		    COI_BLOCKLIST_MAX_CONTACT_HEADER_SIZE) {
+			e_debug(mail->box->event, "coi: Contact message "
+				"UID %u has a header larger than %u bytes, "
+				"ignoring it", mail->uid,
+				COI_BLOCKLIST_MAX_CONTACT_HEADER_SIZE);
+			return 0;
+		}
+	}
+	if (mail_get_headers(mail, COI_HEADER_BLOCKED, &blocked) < 0)
+		goto failed;
+	if (blocked[0] == NULL)
+		return 0;
+	if (mail_get_headers(mail, COI_HEADER_FROM_HASH, &values) < 0)
+		goto failed;
+	(void)coi_blocklist_add_contact_hashes(hashes, values,
+					       mail->box->event);
+	return 1;
+failed:
+	if (mail->expunged)
+		return 0;
+	*error_r = t_strdup_printf("Cannot read contact message UID %u: %s",
+		mail->uid, mailbox_get_last_internal_error(mail->box, NULL));
+	return -1;
+}
+
+static int
+coi_blocklist_scan(struct mailbox *box,
+		   ARRAY_TYPE(coi_blocklist_hash) *hashes,
+		   const char **error_r)
+{
+	static const char *const wanted_headers[] = {
+		COI_HEADER_BLOCKED, COI_HEADER_FROM_HASH, NULL
+	};
+	struct mailbox_header_lookup_ctx *headers;
+	struct mailbox_transaction_context *t;
+	struct mail_search_args *search_args;
+	struct mail_search_context *search_ctx;
+	struct mail *mail;
+	int ret = 0;
+
+	headers = mailbox_header_lookup_init(box, wanted_headers);
+	t = mailbox_transaction_begin(box, 0, "coi blocklist");
+	search_args = mail_search_build_init();
+	mail_search_build_add_all(search_args);
+	search_ctx = mailbox_search_init(t, search_args, NULL,
+					 MAIL_FETCH_PHYSICAL_SIZE, headers);
+	mail_search_args_unref(&search_args);
+	while (ret == 0 && mailbox_search_next(search_ctx, &mail)) {
+		int mail_ret;
+
+		/* hashes must not be allocated from the data stack: it grows
+		   in these frames */
+		T_BEGIN {
+			mail_ret = coi_blocklist_contact_mail_get_hashes(
+				mail, hashes, error_r);
+		} T_END_PASS_STR_IF(mail_ret < 0, error_r);
+		if (mail_ret < 0)
+			ret = -1;
+	}
+	if (mailbox_search_deinit(&search_ctx) < 0 && ret == 0) {
+		*error_r = mailbox_get_last_internal_error(box, NULL);
+		ret = -1;
+	}
+	(void)mailbox_transaction_commit(&t);
+	mailbox_header_lookup_unref(&headers);
+	if (ret == 0)
+		coi_blocklist_sort(hashes);
+	return ret;
+}
+
+/* Writes the index atomically (a temporary file renamed over the old one),
+   so that readers see either the old or the new one. Concurrent writers
+   write the same content for the same stamp. */
+static int coi_blocklist_file_write(struct coi_blocklist_ctx *ctx,
+				    const ARRAY_TYPE(coi_blocklist_hash) *hashes,
+				    const char **error_r)
+{
+	const struct mailbox_permissions *perm =
+		mailbox_get_permissions(ctx->box);
+	string_t *data, *temp_path;
+	int fd, ret = 0;
+
+	data = str_new(default_pool, 128 + array_count(hashes) *
+		       COI_BLOCKLIST_FILE_LINE_LEN);
+	coi_blocklist_file_write_to(data, &ctx->stamp, hashes);
+	temp_path = t_str_new(256);
+	str_append(temp_path, ctx->path);
+	str_append_c(temp_path, '.');
+	fd = safe_mkstemp_hostpid(temp_path, perm->file_create_mode,
+				  (uid_t)-1, perm->file_create_gid);
+	if (fd == -1) {
+		*error_r = t_strdup_printf("safe_mkstemp(%s) failed: %m",
+					   str_c(temp_path));
+		str_free(&data);
+		return -1;
+	}
+	if (write_full(fd, str_data(data), str_len(data)) < 0) {
+		*error_r = t_strdup_printf("write(%s) failed: %m",
+					   str_c(temp_path));
+		ret = -1;
+	}
+	if (close(fd) < 0 && ret == 0) {
+		*error_r = t_strdup_printf("close(%s) failed: %m",
+					   str_c(temp_path));
+		ret = -1;
+	}
+	if (ret == 0 && rename(str_c(temp_path), ctx->path) < 0) {
+		*error_r = t_strdup_printf("rename(%s, %s) failed: %m",
+					   str_c(temp_path), ctx->path);
+		ret = -1;
+	}
+	if (ret < 0)
+		i_unlink_if_exists(str_c(temp_path));
+	str_free(&data);
+	return ret;
+}
+
+/* Makes ctx->file the current index (rebuilding it if needed). Sets
+   ctx->file NULL when the hashes are in rebuilt_r instead (no index
+   directory, or writing failed). */
+static int coi_blocklist_refresh(struct coi_blocklist_ctx *ctx,
+				 ARRAY_TYPE(coi_blocklist_hash) *rebuilt_r,
+				 const char **error_r)
+{
+	struct mailbox_status status;
+	const char *error;
+	int ret;
+
+	if ((ret = coi_blocklist_file_read(ctx, error_r)) != 0)
+		return ret < 0 ? -1 : 0;
+	if (ctx->file != NULL)
+		buffer_free(&ctx->file);
+
+	/* The status came from the mailbox list index where possible, without
+	   opening the folder. Reading the messages needs it open and synced;
+	   the index is stamped with the state that was read. */
+	if (mailbox_sync(ctx->box, 0) < 0) {
+		*error_r = mailbox_get_last_internal_error(ctx->box, NULL);
+		return -1;
+	}
+	mailbox_get_open_status(ctx->box, STATUS_UIDVALIDITY | STATUS_UIDNEXT |
+				STATUS_MESSAGES, &status);
+	ctx->stamp.uidvalidity = status.uidvalidity;
+	ctx->stamp.uidnext = status.uidnext;
+	ctx->stamp.messages = status.messages;
+	if (coi_blocklist_scan(ctx->box, rebuilt_r, error_r) < 0)
+		return -1;
+	e_debug(ctx->user->event, "coi: Blocklist rebuilt from %u contact "
+		"messages: %u blocked hashes", ctx->stamp.messages,
+		array_count(rebuilt_r));
+	if (ctx->path != NULL &&
+	    coi_blocklist_file_write(ctx, rebuilt_r, &error) < 0) {
+		e_error(ctx->user->event, "coi: Cannot write the blocklist "
+			"index: %s", error);
+	}
+	return 0;
+}
+
+static void coi_blocklist_ctx_deinit(struct coi_blocklist_ctx *ctx)
+{
+	if (ctx->file != NULL)
+		buffer_free(&ctx->file);
+	if (ctx->box != NULL)
+		mailbox_free(&ctx->box);
+}
+
+int coi_blocklist_get(struct mail_user *user,
+		      ARRAY_TYPE(coi_blocklist_hash) *hashes_out,
+		      const char **error_r)
+{
+	struct coi_blocklist_ctx ctx;
+	struct coi_blocklist_stamp stamp;
+	int ret = 0;
+
+	if (coi_user_get_ready(user) == NULL)
+		return 0;
+	i_zero(&ctx);
+	ctx.user = user;
+	if (coi_blocklist_open(&ctx, error_r) < 0)
+		ret = -1;
+	else if (!ctx.no_contacts) {
+		ARRAY_TYPE(coi_blocklist_hash) rebuilt;
+
+		i_array_init(&rebuilt, 64);
+		if (coi_blocklist_refresh(&ctx, &rebuilt, error_r) < 0)
+			ret = -1;
+		else if (ctx.file != NULL) {
+			ret = coi_blocklist_file_parse(ctx.file->data,
+				ctx.file->used, &stamp, hashes_out, error_r);
+		} else {
+			array_append_array(hashes_out, &rebuilt);
+		}
+		array_free(&rebuilt);
+	}
+	coi_blocklist_ctx_deinit(&ctx);
+	return ret;
+}
+
+/* The hashes of the addresses in the From headers of mail. */
+static int coi_blocklist_mail_from_hashes(struct mail *mail,
+				ARRAY_TYPE(coi_blocklist_hash) *hashes,
+				const char **error_r)
+{
+	struct message_address *addr;
+	struct coi_blocklist_hash hash;
+	const char *const *from;
+	unsigned int i;
+
+	if (mail_get_headers(mail, "From", &from) < 0) {
+		*error_r = t_strdup_printf("Cannot read From: %s",
+			mailbox_get_last_internal_error(mail->box, NULL));
+		return -1;
+	}
+	for (i = 0; from[i] != NULL; i++) {
+		addr = message_address_parse(pool_datastack_create(),
+			(const unsigned char *)from[i], strlen(from[i]),
+			COI_BLOCKLIST_MAX_FROM_ADDRESSES, 0);
+		for (; addr != NULL; addr = addr->next) {
+			if (array_count(hashes) >=
+			    COI_BLOCKLIST_MAX_FROM_ADDRESSES)
+				return 0;
+			if (addr->mailbox == NULL || addr->mailbox[0] == '\0')
+				continue;
+			coi_blocklist_address_hash(addr->domain == NULL ||
+				addr->domain[0] == '\0' ? addr->mailbox :
+				t_strconcat(addr->mailbox, "@",
+					    addr->domain, NULL), &hash);
+			array_push_back(hashes, &hash);
+		}
+	}
+	return 0;
+}
+
+static int
+coi_blocklist_mail_is_blocked_real(struct mail_user *user, struct mail *mail,
+				   const char **error_r)
+{
+	ARRAY_TYPE(coi_blocklist_hash) from_hashes, rebuilt;
+	const struct coi_blocklist_hash *hash;
+	struct coi_blocklist_ctx ctx;
+	struct coi_blocklist_stamp stamp;
+	unsigned int count;
+	size_t offset;
+	int ret = 0;
+
+	t_array_init(&from_hashes, 4);
+	if (coi_blocklist_mail_from_hashes(mail, &from_hashes, error_r) < 0)
+		return -1;
+	if (array_count(&from_hashes) == 0)
+		return 0;
+
+	i_zero(&ctx);
+	ctx.user = user;
+	i_array_init(&rebuilt, 64);
+	if (coi_blocklist_open(&ctx, error_r) < 0 ||
+	    (!ctx.no_contacts &&
+	     coi_blocklist_refresh(&ctx, &rebuilt, error_r) < 0)) {
+		array_free(&rebuilt);
+		coi_blocklist_ctx_deinit(&ctx);
+		return -1;
+	}
+	if (ctx.file != NULL) {
+		offset = coi_blocklist_file_parse_header(ctx.file->data,
+				ctx.file->used, &stamp, &count);
+		i_assert(offset > 0);
+		array_foreach(&from_hashes, hash) {
+			if (coi_blocklist_file_contains(
+				CONST_PTR_OFFSET(ctx.file->data, offset),
+				count, coi_blocklist_hash_to_hex(hash))) {
+				ret = 1;
+				break;
+			}
+		}
+	} else {
+		array_foreach(&from_hashes, hash) {
+			if (coi_blocklist_contains(&rebuilt, hash)) {
+				ret = 1;
+				break;
+			}
+		}
+	}
+	array_free(&rebuilt);
+	coi_blocklist_ctx_deinit(&ctx);
+	return ret;
+}
+
+int coi_blocklist_mail_is_blocked(struct mail_user *user, struct mail *mail,
+				  const char **error_r)
+{
+	int ret;
+
+	if (coi_user_get_ready(user) == NULL)
+		return 0;
+	T_BEGIN {
+		ret = coi_blocklist_mail_is_blocked_real(user, mail, error_r);
+	} T_END_PASS_STR_IF(ret < 0, error_r);
+	return ret;
+}
+
+enum coi_blocked_action coi_blocklist_action(struct mail_user *user)
+{
+	const char *value = mail_user_plugin_getenv(user, "coi_blocked_action");
+
+	if (value == NULL || value[0] == '\0' || strcmp(value, "store") == 0)
+		return COI_BLOCKED_ACTION_STORE;
+	if (strcmp(value, "discard") == 0)
+		return COI_BLOCKED_ACTION_DISCARD;
+	e_error(user->event, "coi: Invalid coi_blocked_action=%s "
+		"(allowed: store, discard), storing", value);
+	return COI_BLOCKED_ACTION_STORE;
+}
+
+const char *coi_blocklist_mailbox(struct mail_user *user)
+{
+	const char *value = mail_user_plugin_getenv(user,
+						    "coi_blocked_mailbox");
+
+	return value == NULL || value[0] == '\0' ?
+		COI_BLOCKED_MAILBOX_DEFAULT : value;
+}
+
+int coi_blocklist_mailbox_ensure(struct mail_user *user,
+				 const char **error_r)
+{
+	struct coi_user *cuser = coi_user_get_ready(user);
+
+	i_assert(cuser != NULL);
+	return coi_mailbox_ensure(cuser, coi_blocklist_mailbox(user), TRUE,
+				  error_r);
+}
+
+void coi_blocklist_set_delivering_blocked(struct mail_user *user, bool set)
+{
+	struct coi_user *cuser = COI_USER_CONTEXT(user);
+
+	if (cuser != NULL)
+		cuser->delivering_blocked = set;
+}
+
+bool coi_blocklist_is_delivering_blocked(struct mail_user *user)
+{
+	struct coi_user *cuser = COI_USER_CONTEXT(user);
+
+	return cuser != NULL && cuser->delivering_blocked;
+}
