@@ -311,15 +311,13 @@ int coi_devicetoken_list(struct mail_user *user, pool_t pool,
 	struct mailbox *box;
 	int ret;
 
-	T_BEGIN {
-		box = coi_devicetoken_inbox_alloc(user);
-		ret = coi_devicetoken_list_box(box, pool, tokens);
-		if (ret < 0) {
-			*error_r = t_strdup(mailbox_get_last_internal_error(
-				box, NULL));
-		}
-		mailbox_free(&box);
-	} T_END_PASS_STR_IF(ret < 0, error_r);
+	/* no data stack frame of its own: pool and tokens may be on the
+	   caller's data stack */
+	box = coi_devicetoken_inbox_alloc(user);
+	ret = coi_devicetoken_list_box(box, pool, tokens);
+	if (ret < 0)
+		*error_r = t_strdup(mailbox_get_last_internal_error(box, NULL));
+	mailbox_free(&box);
 	return ret;
 }
 
@@ -367,16 +365,21 @@ coi_devicetoken_recipients_get(struct mail_user *user, pool_t pool)
 {
 	struct coi_devicetoken_recipients *rcpts;
 	const char *url, *error;
+	int ret;
 
 	if (!coi_devicetoken_user_enabled(user))
 		return NULL;
 	rcpts = p_new(pool, struct coi_devicetoken_recipients, 1);
 	p_array_init(&rcpts->tokens, pool, 4);
-	if (coi_devicetoken_list(user, pool, &rcpts->tokens, &error) < 0) {
-		e_error(user->event, "coi: Failed to read device tokens: %s",
-			error);
+	T_BEGIN {
+		ret = coi_devicetoken_list(user, pool, &rcpts->tokens, &error);
+		if (ret < 0) {
+			e_error(user->event, "coi: Failed to read device "
+				"tokens: %s", error);
+		}
+	} T_END;
+	if (ret < 0)
 		return NULL;
-	}
 	if (array_count(&rcpts->tokens) == 0)
 		return NULL;
 	url = mail_user_plugin_getenv(user, "coi_deltachat_notify_url");

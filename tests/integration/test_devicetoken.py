@@ -10,6 +10,7 @@ coi_deltachat_notify_url."""
 
 import base64
 import os
+import re
 import socket
 import time
 
@@ -403,3 +404,48 @@ def test_pending_notifications_survive_a_restart(notifier):
         assert "pending pushes loaded" in srv.log_since(0)
     finally:
         srv.cleanup()
+
+
+# -- doveadm ---------------------------------------------------------------
+
+def doveadm_tokens(server, user):
+    res = server.doveadm("-f", "tab", "coi", "devicetoken", "list",
+                         "-u", user)
+    lines = res.stdout.strip().splitlines()
+    assert lines[0].split("\t") == ["id", "registered", "token"], lines
+    return [line.split("\t") for line in lines[1:]]
+
+
+def test_doveadm_lists_and_removes_tokens(server, imap_connect, notifier):
+    user = push_user(server, notifier)
+    imap = imap_connect(user)
+    first, second = new_token("first:"), new_token("second:")
+    for token in (first, second):
+        assert register_like_deltachat(imap, token).status == "OK"
+    listed = doveadm_tokens(server, user)
+    assert [row[2] for row in listed] == [first[:24] + "...",
+                                         second[:24] + "..."]
+    assert all(len(row[0]) == 32 for row in listed)
+    assert all(re.match(r"^\d{4}-\d\d-\d\dT", row[1]) for row in listed)
+    # tokens never appear in full
+    assert first not in server.doveadm("coi", "devicetoken", "list",
+                                       "-u", user).stdout
+
+    res = server.doveadm("coi", "devicetoken", "remove", "-u", user,
+                         listed[0][0][:10])
+    assert res.stdout.split() == ["removed", "1"]
+    assert [row[0] for row in doveadm_tokens(server, user)] == \
+        [listed[1][0]]
+    deliver(server, user)
+    got = notifier.wait_for_requests(None, 1)
+    assert tokens_of(got) == [second]
+
+    res = server.doveadm("coi", "devicetoken", "remove", "-u", user,
+                         "0123456789abcdef", check=False)
+    assert res.returncode != 0
+    res = server.doveadm("coi", "devicetoken", "remove", "-u", user, "xyz",
+                         check=False)
+    assert res.returncode != 0 and "Invalid token id" in res.stderr
+    res = server.doveadm("coi", "devicetoken", "remove", "-u", user, "all")
+    assert res.stdout.split() == ["removed", "1"]
+    assert doveadm_tokens(server, user) == []
