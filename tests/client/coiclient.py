@@ -74,12 +74,18 @@ class CoiError(Exception):
 
 class CoiClient:
     def __init__(self, imap, smtp, user, password, tls=False,
-                 filter_mode="active", name=None):
+                 filter_mode="active", name=None, starttls=False,
+                 cafile=None):
         self.imap_addr = imap
         self.smtp_addr = smtp
         self.user = user
         self.password = password
+        # tls: implicit TLS on both connections; starttls: upgrade plain
+        # connections with STARTTLS. Certificates are always verified,
+        # against cafile if given, else the system's trust store.
         self.tls = tls
+        self.starttls = starttls
+        self.cafile = cafile
         self.filter_mode = filter_mode
         self.name = name
         self.imap = None
@@ -91,10 +97,12 @@ class CoiClient:
     def connect(self):
         host, port = self.imap_addr
         if self.tls:
-            ctx = ssl.create_default_context()
-            self.imap = imaplib.IMAP4_SSL(host, port, ssl_context=ctx)
+            self.imap = imaplib.IMAP4_SSL(host, port,
+                                          ssl_context=self._ssl_context())
         else:
             self.imap = imaplib.IMAP4(host, port)
+            if self.starttls:
+                self.imap.starttls(ssl_context=self._ssl_context())
         self.imap.login(self.user, self.password)
         typ, data = self.imap.capability()
         self.capabilities = set(data[0].decode().upper().split())
@@ -103,6 +111,9 @@ class CoiClient:
         if m:
             self.sep = m.group(1).decode()
         return self
+
+    def _ssl_context(self):
+        return ssl.create_default_context(cafile=self.cafile)
 
     def close(self):
         if self.imap is not None:
@@ -224,8 +235,13 @@ class CoiClient:
 
     def send(self, msg):
         host, port = self.smtp_addr
-        smtp = smtplib.SMTP_SSL(host, port) if self.tls else smtplib.SMTP(host, port)
+        if self.tls:
+            smtp = smtplib.SMTP_SSL(host, port, context=self._ssl_context())
+        else:
+            smtp = smtplib.SMTP(host, port)
         try:
+            if self.starttls:
+                smtp.starttls(context=self._ssl_context())
             smtp.login(self.user, self.password)
             smtp.send_message(msg)
         finally:
@@ -401,7 +417,14 @@ def main(argv=None):
     p.add_argument("--smtp", default="127.0.0.1:1025", help="HOST:PORT")
     p.add_argument("--user", required=True)
     p.add_argument("--password", default="pass")
-    p.add_argument("--tls", action="store_true", help="implicit TLS on both")
+    tls = p.add_mutually_exclusive_group()
+    tls.add_argument("--tls", action="store_true",
+                     help="implicit TLS on both (default ports 993, 465)")
+    tls.add_argument("--starttls", action="store_true",
+                     help="STARTTLS on both (default ports 143, 587)")
+    p.add_argument("--cafile", metavar="PEM",
+                   help="trust these certificates instead of the system's "
+                        "(e.g. ./run's .run/tls/cert.pem)")
     p.add_argument("--filter", choices=FILTER_MODES, default="active")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("check", help="report what the server supports")
@@ -413,9 +436,13 @@ def main(argv=None):
     sub.add_parser("list", help="list chats")
     args = p.parse_args(argv)
 
-    client = CoiClient(parse_hostport(args.imap, 143),
-                       parse_hostport(args.smtp, 25), args.user,
-                       args.password, tls=args.tls, filter_mode=args.filter)
+    client = CoiClient(parse_hostport(args.imap, 993 if args.tls else 143),
+                       parse_hostport(args.smtp,
+                                      465 if args.tls else
+                                      587 if args.starttls else 25),
+                       args.user, args.password, tls=args.tls,
+                       starttls=args.starttls, cafile=args.cafile,
+                       filter_mode=args.filter)
     with client:
         if args.command == "check":
             print(format_table([("feature", "result", "detail")] + client.check()))

@@ -34,7 +34,7 @@ class DevServer:
         self.state_dir = tempfile.mkdtemp(prefix="coi-test-", dir="/var/tmp")
         os.chmod(self.state_dir, 0o755)
         (self.imap_port, self.smtp_port, self.lmtp_port,
-         self.sieve_port) = free_ports(4)
+         self.sieve_port, self.imaps_port, self.smtps_port) = free_ports(6)
         self.extra_conf = extra_conf
         self.host = "127.0.0.1"
 
@@ -47,6 +47,8 @@ class DevServer:
             "COI_SMTP_PORT": str(self.smtp_port),
             "COI_LMTP_PORT": str(self.lmtp_port),
             "COI_SIEVE_PORT": str(self.sieve_port),
+            "COI_IMAPS_PORT": str(self.imaps_port),
+            "COI_SMTPS_PORT": str(self.smtps_port),
         })
         if self.extra_conf:
             path = os.path.join(self.state_dir, "extra-input.conf")
@@ -54,6 +56,11 @@ class DevServer:
                 f.write(self.extra_conf)
             env["COI_EXTRA_CONF"] = path
         return env
+
+    @property
+    def tls_cafile(self):
+        """The self-signed certificate of the TLS ports."""
+        return os.path.join(self.state_dir, "tls", "cert.pem")
 
     def script(self, *args, check=True):
         return subprocess.run([SERVER_SCRIPT, *args], env=self.env,

@@ -3,6 +3,7 @@ without the plugin, extended mode on a COI user, and the same conversation
 ending in the same state in both."""
 
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -198,5 +199,80 @@ def test_check_restores_configuration(server, imap_connect):
         cfg = c.getmetadata("/private/vendor/vendor.dovecot/coi/config", depth=1)
         assert cfg["/private/vendor/vendor.dovecot/coi/config/message-filter"] == "seen"
         assert is_chat_message(c.compose(user, "x"))
+    finally:
+        c.close()
+
+
+# -- TLS: implicit (imaps/submissions ports) and STARTTLS ------------------
+
+def tls_args(server, implicit, cafile=True):
+    imap_port = server.imaps_port if implicit else server.imap_port
+    smtp_port = server.smtps_port if implicit else server.smtp_port
+    args = ["--imap", "%s:%d" % (server.host, imap_port),
+            "--smtp", "%s:%d" % (server.host, smtp_port),
+            "--tls" if implicit else "--starttls"]
+    if cafile:
+        args += ["--cafile", server.tls_cafile]
+    return args
+
+
+def run_cli_tls(server, user, implicit, *args, cafile=True):
+    return subprocess.run(
+        [sys.executable, CLIENT, *tls_args(server, implicit, cafile),
+         "--user", user, *args], capture_output=True, text=True, timeout=120)
+
+
+def received_over_tls(c, subject):
+    """The Received header Postfix added says whether SMTP used TLS."""
+    msg = c.read(*find(c, subject))
+    return any("using TLS" in " ".join(str(v).split())
+               for v in msg.get_all("Received", []))
+
+
+def test_cli_over_implicit_tls(server):
+    # the imaps and submissions ports speak nothing but TLS, so every
+    # command succeeding proves both connections were TLS
+    user = server.new_user()
+    res = run_cli_tls(server, user, True, "setup")
+    assert res.returncode == 0 and "extended mode" in res.stdout, res.stderr
+    res = run_cli_tls(server, user, True, "send", user, "over tls")
+    assert res.returncode == 0 and "sent <chat$" in res.stdout, res.stderr
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        res = run_cli_tls(server, user, True, "list")
+        if "COI/Chats\t" in res.stdout:
+            break
+        time.sleep(0.3)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("COI/Chats\t"), res.stdout
+    c = CoiClient((server.host, server.imaps_port), None, user, "pass",
+                  tls=True, cafile=server.tls_cafile).connect()
+    try:
+        subject = res.stdout.split("\t")[3].strip()
+        assert received_over_tls(c, subject)
+    finally:
+        c.close()
+
+
+def test_cli_refuses_an_untrusted_certificate(server):
+    for implicit in (True, False):
+        res = run_cli_tls(server, server.new_user(), implicit, "check",
+                          cafile=False)
+        assert res.returncode != 0
+        assert "CERTIFICATE_VERIFY_FAILED" in res.stderr, res.stderr
+
+
+def test_starttls_on_both(server):
+    user = server.new_user()
+    c = CoiClient((server.host, server.imap_port),
+                  (server.host, server.smtp_port), user, "pass",
+                  starttls=True, cafile=server.tls_cafile).connect()
+    try:
+        assert isinstance(c.imap.sock, ssl.SSLSocket)
+        c.setup("active")
+        c.send(c.compose(user, "upgraded", subject="starttls chat"))
+        wait_all(c, 1)
+        assert find(c, "starttls chat")[0] == c.chats
+        assert received_over_tls(c, "starttls chat")
     finally:
         c.close()
