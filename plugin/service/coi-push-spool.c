@@ -422,7 +422,9 @@ static int coi_push_spool_mkdir(const char *path, mode_t mode)
 {
 	if (mkdir(path, mode) < 0 && errno != EEXIST) {
 		e_error(spool->event, "mkdir(%s) failed: %m - pending pushes "
-			"will not survive a restart", path);
+			"will not survive a restart (create the spool owned "
+			"by the service's user: install -d -o dovecot "
+			"-g dovecot -m 0711 %s)", path, spool->set.dir);
 		return -1;
 	}
 	/* the mail processes read gone records: the spool must be
