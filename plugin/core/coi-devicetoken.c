@@ -491,6 +491,12 @@ coi_devicetoken_attribute_set(struct mailbox_transaction_context *t,
 		return box->v.attribute_set(t, MAIL_ATTRIBUTE_TYPE_PRIVATE,
 					    key, value);
 	}
+	if (value->value == NULL && value->value_stream == NULL) {
+		/* NIL names no device: nothing to remove. Tokens end by
+		   expiry, by the notifier's 410, or by the administrator.
+		   (Deleting a mailbox unsets every entry, this one too.) */
+		return 0;
+	}
 	if (!box->inbox_user) {
 		return coi_devicetoken_error(box,
 			"Device tokens are registered on INBOX");
@@ -501,11 +507,7 @@ coi_devicetoken_attribute_set(struct mailbox_transaction_context *t,
 		return -1;
 	if (ret == 0)
 		return coi_devicetoken_error(box, COI_DEVICETOKEN_ERROR_TOO_LONG);
-	if (token == NULL) {
-		/* NIL names no device: nothing to remove. Tokens end by
-		   expiry, by the notifier's 410, or by the administrator. */
-		return 0;
-	}
+	i_assert(token != NULL);
 	if (!coi_devicetoken_is_valid(token))
 		return coi_devicetoken_error(box, COI_DEVICETOKEN_ERROR_INVALID);
 	return coi_devicetoken_register(t, token);
