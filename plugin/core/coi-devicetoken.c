@@ -9,7 +9,7 @@
 #include "net.h"
 #include "write-full.h"
 #include "read-full.h"
-#include "eacces-error.h"
+#include "settings-parser.h"
 #include "mail-storage-private.h"
 #include "mail-namespace.h"
 #include "mailbox-attribute.h"
@@ -53,10 +53,21 @@ bool coi_devicetoken_user_enabled(struct mail_user *user)
 		mail_user_plugin_getenv_bool(user, "coi_deltachat_push");
 }
 
+/* In seconds: 90 days in milliseconds would not fit an unsigned int. */
 static unsigned int coi_devicetoken_expire_secs(struct mail_user *user)
 {
-	return coi_push_setting_msecs(user, "coi_deltachat_token_expire",
-		COI_DEVICETOKEN_EXPIRE_DEFAULT_SECS * 1000U) / 1000;
+	const char *value, *error;
+	unsigned int secs;
+
+	value = mail_user_plugin_getenv(user, "coi_deltachat_token_expire");
+	if (value == NULL || value[0] == '\0')
+		return COI_DEVICETOKEN_EXPIRE_DEFAULT_SECS;
+	if (settings_get_time(value, &secs, &error) < 0) {
+		e_error(user->event, "coi: Invalid coi_deltachat_token_expire=%s: "
+			"%s - using default", value, error);
+		return COI_DEVICETOKEN_EXPIRE_DEFAULT_SECS;
+	}
+	return secs;
 }
 
 static const char *coi_devicetoken_spool_dir(struct mail_user *user)

@@ -193,6 +193,18 @@ def test_tokens_expire(server, imap_connect, notifier):
     notifier.assert_no_more_requests(None, 1, seconds=1.5)
 
 
+def test_long_expiry_settings(server, imap_connect, notifier):
+    # 90 days do not fit in milliseconds of an unsigned int
+    user = push_user(server, notifier,
+                     coi_deltachat_token_expire="90days")
+    log_offset = server.log_size()
+    token = new_token()
+    assert register_like_deltachat(imap_connect(user), token).status == "OK"
+    deliver(server, user)
+    notifier.wait_for_requests(token, 1)
+    assert "coi_deltachat_token_expire" not in server.log_since(log_offset)
+
+
 # -- server information ----------------------------------------------------
 
 def test_server_information_entries(server, imap_connect, user,
@@ -314,6 +326,21 @@ def test_messages_from_the_user_are_not_notified(server, imap_connect,
     deliver(server, user, sender=user.upper(), subject="to myself")
     notifier.assert_no_more_requests(token, 0, seconds=1.5)
     deliver(server, user, subject="from someone else")
+    notifier.wait_for_requests(token, 1)
+
+
+def test_blocked_senders_are_not_notified(server, imap_connect, notifier):
+    user = push_user(server, notifier)
+    imap = imap_connect(user)
+    assert imap.setmetadata("", "/private/vendor/vendor.dovecot/coi/config/"
+                            "enabled", "yes").status == "OK"
+    server.doveadm("coi", "blocklist", "block", "-u", user,
+                   "spammer@example.net")
+    token = new_token()
+    assert register_like_deltachat(imap, token).status == "OK"
+    deliver(server, user, sender="spammer@example.net", subject="blocked")
+    notifier.assert_no_more_requests(token, 0, seconds=1.5)
+    deliver(server, user, subject="from a friend")
     notifier.wait_for_requests(token, 1)
 
 
