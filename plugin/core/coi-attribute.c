@@ -239,9 +239,7 @@ coi_config_read_attributes(struct mail_user *user,
 	return 0;
 }
 
-/* The attribute dict file of the user, if the configuration can be cached
-   (see coi-config-cache.h). */
-static const char *coi_config_cache_path(struct mail_user *user)
+const char *coi_user_attribute_dict_path(struct mail_user *user)
 {
 	struct mail_namespace *ns = mail_namespace_find_inbox(user->namespaces);
 	struct mail_storage *storage = mail_namespace_get_default_storage(ns);
@@ -259,7 +257,7 @@ int coi_config_read(struct mail_user *user, struct coi_config *config_r,
 	struct coi_config_cache_entry *entry = NULL;
 	const char *path;
 
-	path = coi_config_cache_path(user);
+	path = coi_user_attribute_dict_path(user);
 	if (path != NULL &&
 	    coi_config_cache_lookup(user->username, path, config_r,
 				    &entry) > 0)

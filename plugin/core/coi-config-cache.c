@@ -15,9 +15,13 @@ struct coi_config_cache_entry {
 	   file did not exist. */
 	int fd;
 	struct stat st;
-	/* config holds what was read from this file */
-	bool valid;
+	/* fd/st describe the file the facts below were read from */
+	bool snapshot;
+	/* what was read from this file, each fact if its flag is set */
+	bool config_valid, webpush_valid, devicetokens_valid;
 	struct coi_config config;
+	bool has_webpush_subscriptions;
+	bool has_devicetokens;
 	unsigned int last_use;
 };
 
@@ -84,7 +88,7 @@ static bool
 coi_config_cache_is_current(const struct coi_config_cache_entry *entry,
 			    const struct stat *st)
 {
-	if (!entry->valid)
+	if (!entry->snapshot)
 		return FALSE;
 	if (st == NULL) {
 		/* the file does not exist, and did not when it was read */
@@ -102,18 +106,52 @@ coi_config_cache_is_current(const struct coi_config_cache_entry *entry,
    this, the next lookup sees a different file and reads it again. */
 static int coi_config_cache_snapshot(struct coi_config_cache_entry *entry)
 {
-	entry->valid = FALSE;
+	entry->snapshot = FALSE;
+	entry->config_valid = FALSE;
+	entry->webpush_valid = FALSE;
+	entry->devicetokens_valid = FALSE;
 	if (entry->fd != -1)
 		i_close_fd(&entry->fd);
 	entry->fd = open(entry->path, O_RDONLY);
-	if (entry->fd == -1)
-		return errno == ENOENT ? 0 : -1;
+	if (entry->fd == -1) {
+		if (errno != ENOENT)
+			return -1;
+		entry->snapshot = TRUE;
+		return 0;
+	}
 	fd_close_on_exec(entry->fd, TRUE);
 	if (fstat(entry->fd, &entry->st) < 0) {
 		i_close_fd(&entry->fd);
 		return -1;
 	}
+	entry->snapshot = TRUE;
 	return 0;
+}
+
+/* The entry of the user, with a snapshot of the file as it is now: kept if
+   the file is unchanged since the facts were read, otherwise taken anew
+   (which forgets the facts). NULL if the file cannot be checked. */
+static struct coi_config_cache_entry *
+coi_config_cache_get(const char *username, const char *path)
+{
+	struct coi_config_cache_entry *entry;
+	struct stat st;
+	bool exists = TRUE;
+
+	if (stat(path, &st) < 0) {
+		if (errno != ENOENT)
+			return NULL;
+		exists = FALSE;
+	}
+	entry = coi_config_cache_find(username, path);
+	entry->last_use = ++coi_config_cache_clock;
+	if (coi_config_cache_is_current(entry, exists ? &st : NULL))
+		return entry;
+	if (coi_config_cache_snapshot(entry) < 0) {
+		coi_config_cache_entry_free(entry);
+		return NULL;
+	}
+	return entry;
 }
 
 int coi_config_cache_lookup(const char *username, const char *path,
@@ -121,24 +159,13 @@ int coi_config_cache_lookup(const char *username, const char *path,
 			    struct coi_config_cache_entry **entry_r)
 {
 	struct coi_config_cache_entry *entry;
-	struct stat st;
-	bool exists = TRUE;
 
 	*entry_r = NULL;
-	if (stat(path, &st) < 0) {
-		if (errno != ENOENT)
-			return -1;
-		exists = FALSE;
-	}
-	entry = coi_config_cache_find(username, path);
-	entry->last_use = ++coi_config_cache_clock;
-	if (coi_config_cache_is_current(entry, exists ? &st : NULL)) {
+	if ((entry = coi_config_cache_get(username, path)) == NULL)
+		return -1;
+	if (entry->config_valid) {
 		*config_r = entry->config;
 		return 1;
-	}
-	if (coi_config_cache_snapshot(entry) < 0) {
-		coi_config_cache_entry_free(entry);
-		return -1;
 	}
 	*entry_r = entry;
 	return 0;
@@ -150,7 +177,59 @@ void coi_config_cache_update(struct coi_config_cache_entry *entry,
 	i_assert(entry->username != NULL);
 
 	entry->config = *config;
-	entry->valid = TRUE;
+	entry->config_valid = TRUE;
+}
+
+int coi_config_cache_lookup_webpush(const char *username, const char *path,
+				    bool *has_subscriptions_r,
+				    struct coi_config_cache_entry **entry_r)
+{
+	struct coi_config_cache_entry *entry;
+
+	*entry_r = NULL;
+	if ((entry = coi_config_cache_get(username, path)) == NULL)
+		return -1;
+	if (entry->webpush_valid) {
+		*has_subscriptions_r = entry->has_webpush_subscriptions;
+		return 1;
+	}
+	*entry_r = entry;
+	return 0;
+}
+
+void coi_config_cache_update_webpush(struct coi_config_cache_entry *entry,
+				     bool has_subscriptions)
+{
+	i_assert(entry->username != NULL);
+
+	entry->has_webpush_subscriptions = has_subscriptions;
+	entry->webpush_valid = TRUE;
+}
+
+int coi_config_cache_lookup_devicetokens(const char *username,
+					 const char *path, bool *has_tokens_r,
+					 struct coi_config_cache_entry **entry_r)
+{
+	struct coi_config_cache_entry *entry;
+
+	*entry_r = NULL;
+	if ((entry = coi_config_cache_get(username, path)) == NULL)
+		return -1;
+	if (entry->devicetokens_valid) {
+		*has_tokens_r = entry->has_devicetokens;
+		return 1;
+	}
+	*entry_r = entry;
+	return 0;
+}
+
+void coi_config_cache_update_devicetokens(struct coi_config_cache_entry *entry,
+					  bool has_tokens)
+{
+	i_assert(entry->username != NULL);
+
+	entry->has_devicetokens = has_tokens;
+	entry->devicetokens_valid = TRUE;
 }
 
 void coi_config_cache_clear(void)

@@ -1,8 +1,10 @@
 #ifndef COI_CONFIG_CACHE_H
 #define COI_CONFIG_CACHE_H
 
-/* A small process-wide cache of users' COI configurations, for attribute
-   dicts of the "file" driver only.
+/* A small process-wide cache of facts read from users' attribute dicts (the
+   COI configuration; whether the user has WebPush subscriptions or Delta
+   Chat device tokens), for
+   attribute dicts of the "file" driver only.
 
    Dovecot's file dict never changes its file in place: every change writes
    a new file and renames it over the old one. So a configuration read from
@@ -14,7 +16,10 @@
    check the file dict itself uses to decide whether to read the file
    again. A change through any session or process (IMAP SETMETADATA,
    doveadm, a folder operation that enables or disables COI) is therefore
-   seen by the very next lookup, as without the cache. */
+   seen by the very next lookup, as without the cache. All facts of a user
+   are forgotten together when the file changes; a fact not read yet while
+   the file is unchanged is read and added without forgetting the others
+   (a change during that read makes the next lookup see a new file). */
 
 #include "coi-config.h"
 
@@ -41,6 +46,20 @@ int coi_config_cache_lookup(const char *username, const char *path,
    with this entry. */
 void coi_config_cache_update(struct coi_config_cache_entry *entry,
 			     const struct coi_config *config);
+/* The same for "the user has at least one stored WebPush subscription",
+   which every delivery asks. */
+int coi_config_cache_lookup_webpush(const char *username, const char *path,
+				    bool *has_subscriptions_r,
+				    struct coi_config_cache_entry **entry_r);
+void coi_config_cache_update_webpush(struct coi_config_cache_entry *entry,
+				     bool has_subscriptions);
+/* The same for "the user has at least one stored Delta Chat device
+   token". */
+int coi_config_cache_lookup_devicetokens(const char *username,
+					 const char *path, bool *has_tokens_r,
+					 struct coi_config_cache_entry **entry_r);
+void coi_config_cache_update_devicetokens(struct coi_config_cache_entry *entry,
+					  bool has_tokens);
 /* Forgets everything (closes the files held open). */
 void coi_config_cache_clear(void);
 

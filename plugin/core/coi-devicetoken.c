@@ -17,6 +17,7 @@
 #include "coi-plugin.h"
 #include "coi-push-sender.h"
 #include "coi-push-job.h"
+#include "coi-config-cache.h"
 #include "coi-webpush-payload.h"
 #include "coi-devicetoken.h"
 
@@ -322,11 +323,24 @@ struct coi_devicetoken_recipients *
 coi_devicetoken_recipients_get(struct mail_user *user, pool_t pool)
 {
 	struct coi_devicetoken_recipients *rcpts;
-	const char *url, *error;
+	struct coi_config_cache_entry *cache_entry = NULL;
+	const char *url, *error, *dict_path;
+	bool has_tokens;
 	int ret;
 
 	if (!coi_devicetoken_user_enabled(user))
 		return NULL;
+	/* Asked for every delivery, and most users have no token: with a
+	   file dict that is known without listing the attributes while the
+	   dict file is unchanged (coi-config-cache.h). */
+	dict_path = coi_user_attribute_dict_path(user);
+	if (dict_path != NULL &&
+	    coi_config_cache_lookup_devicetokens(user->username, dict_path,
+						 &has_tokens,
+						 &cache_entry) > 0 &&
+	    !has_tokens)
+		return NULL;
+
 	rcpts = p_new(pool, struct coi_devicetoken_recipients, 1);
 	p_array_init(&rcpts->tokens, pool, 4);
 	T_BEGIN {
@@ -338,6 +352,12 @@ coi_devicetoken_recipients_get(struct mail_user *user, pool_t pool)
 	} T_END;
 	if (ret < 0)
 		return NULL;
+	/* Only "none at all" is worth remembering: expired and gone tokens
+	   are judged again at every delivery. Removing gone tokens above
+	   changed the file, so this describes the file as it was read;
+	   the next lookup sees the new file and lists again. */
+	if (cache_entry != NULL && array_count(&rcpts->tokens) == 0)
+		coi_config_cache_update_devicetokens(cache_entry, FALSE);
 	if (array_count(&rcpts->tokens) == 0)
 		return NULL;
 	url = mail_user_plugin_getenv(user, "coi_deltachat_notify_url");

@@ -43,6 +43,10 @@ int coi_attribute_value_read(struct mailbox *box,
 			     const struct mail_attribute_value *value,
 			     size_t max_len, const char **str_r);
 
+/* The user's attribute dict file, if facts read from it can be cached
+   (see coi-config-cache.h), else NULL. */
+const char *coi_user_attribute_dict_path(struct mail_user *user);
+
 void coi_attributes_register(void);
 void coi_attributes_unregister(void);
 

@@ -19,6 +19,7 @@
 #include "coi-webpush-crypto.h"
 #include "coi-webpush-subscription.h"
 #include "coi-webpush-payload.h"
+#include "coi-config-cache.h"
 #include "coi-webpush.h"
 
 #define COI_WEBPUSH_SERVER_PREFIX \
@@ -699,12 +700,23 @@ coi_webpush_recipients_get(struct mail_user *user, pool_t pool)
 	struct coi_webpush_recipients *rcpts;
 	struct coi_webpush_recipient *rcpt;
 	struct coi_webpush_subscription sub;
+	struct coi_config_cache_entry *cache_entry = NULL;
 	ARRAY_TYPE(const_string) ids;
 	struct mailbox *box;
-	const char *id;
+	const char *id, *dict_path;
+	bool has_subscriptions;
 	int ret;
 
 	if (!coi_webpush_user_enabled(user))
+		return NULL;
+	/* Asked for every delivery: most users have no subscription, and
+	   listing the attributes costs more than all of COI's filing. */
+	dict_path = coi_user_attribute_dict_path(user);
+	if (dict_path != NULL &&
+	    coi_config_cache_lookup_webpush(user->username, dict_path,
+					    &has_subscriptions,
+					    &cache_entry) > 0 &&
+	    !has_subscriptions)
 		return NULL;
 
 	rcpts = p_new(pool, struct coi_webpush_recipients, 1);
@@ -717,6 +729,9 @@ coi_webpush_recipients_get(struct mail_user *user, pool_t pool)
 			e_error(user->event, "coi: Failed to list WebPush "
 				"subscriptions: %s",
 				mailbox_get_last_internal_error(box, NULL));
+		} else if (cache_entry != NULL) {
+			coi_config_cache_update_webpush(cache_entry,
+							array_count(&ids) > 0);
 		}
 		array_foreach_elem(&ids, id) {
 			ret = coi_webpush_subscription_lookup(box, id, pool,

@@ -257,6 +257,46 @@ static void test_coi_config_cache_unusable(void)
 	test_end();
 }
 
+static void test_coi_config_cache_webpush_fact(void)
+{
+	struct coi_config_cache_entry *entry;
+	struct coi_config config;
+	bool has_subs = TRUE;
+
+	test_begin("coi config cache webpush fact");
+	test_dict_replace("a\n1\n");
+	test_assert(coi_config_cache_lookup_webpush("u1", test_path, &has_subs,
+						    &entry) == 0);
+	test_assert(entry != NULL);
+	coi_config_cache_update_webpush(entry, FALSE);
+	test_assert(coi_config_cache_lookup_webpush("u1", test_path, &has_subs,
+						    &entry) == 1);
+	test_assert(!has_subs && entry == NULL);
+	/* the configuration is not known yet; reading it keeps the other */
+	test_assert(test_lookup("u1", &config, &entry) == 0);
+	coi_config_cache_update(entry, &test_config_seen);
+	test_assert(test_lookup("u1", &config, &entry) == 1);
+	test_assert(test_config_equals(&config, &test_config_seen));
+	has_subs = TRUE;
+	test_assert(coi_config_cache_lookup_webpush("u1", test_path, &has_subs,
+						    &entry) == 1);
+	test_assert(!has_subs);
+	/* another user's facts are separate */
+	test_assert(coi_config_cache_lookup_webpush("u2", test_path, &has_subs,
+						    &entry) == 0);
+	/* a change of the file forgets both */
+	test_dict_replace("a\n1\nb\n2\n");
+	test_assert(coi_config_cache_lookup_webpush("u1", test_path, &has_subs,
+						    &entry) == 0);
+	coi_config_cache_update_webpush(entry, TRUE);
+	test_assert(test_lookup("u1", &config, &entry) == 0);
+	test_assert(coi_config_cache_lookup_webpush("u1", test_path, &has_subs,
+						    &entry) == 1);
+	test_assert(has_subs);
+	coi_config_cache_clear();
+	test_end();
+}
+
 int main(void)
 {
 	static void (*const test_functions[])(void) = {
@@ -265,6 +305,7 @@ int main(void)
 		test_coi_config_cache_file_changed_during_read,
 		test_coi_config_cache_lru,
 		test_coi_config_cache_unusable,
+		test_coi_config_cache_webpush_fact,
 		NULL
 	};
 	char template[] = "/tmp/test-coi-config-cache.XXXXXX";

@@ -88,11 +88,9 @@ static bool coi_deliver_prepare(struct mail_deliver_context *ctx,
 	duser->delivering_chat = TRUE;
 	if (config.message_filter != COI_MESSAGE_FILTER_ACTIVE)
 		return FALSE;
-	if (coi_user_ensure_chats(user, &error) < 0) {
-		e_error(ctx->event, "coi: %s - delivering the chat to %s",
-			error, ctx->rcpt_default_mailbox);
-		return FALSE;
-	}
+	/* A missing or broken Chats folder is handled when the delivery
+	   opens it (coi_deliver_open()): checking here would cost a refresh
+	   of the mailbox list index for every chat. */
 	ctx->rcpt_default_mailbox = coi_user_chats_vname(user);
 	e_debug(ctx->event, "coi: Chat message, default mailbox is %s",
 		ctx->rcpt_default_mailbox);
@@ -182,6 +180,41 @@ static void coi_deliver_add_chat_keyword(struct mail_save_context *ctx)
 	ctx->data.keywords = merged;
 }
 
+/* Delivery (Dovecot's and Sieve's) opens every mailbox it saves to with
+   MAILBOX_FLAG_POST_SESSION. If Chats is missing (the user deleted it),
+   it is created and opened again. If Chats cannot be opened, the error is
+   logged and replaced by a permanent one: Dovecot then saves into INBOX
+   instead of failing the delivery temporarily, as it would for a broken
+   default mailbox of its own. */
+static int coi_deliver_open(struct mailbox *box)
+{
+	struct coi_deliver_mailbox *dbox =
+		COI_DELIVER_MAILBOX_CONTEXT_REQUIRE(box);
+	struct mail_user *user = box->storage->user;
+	struct coi_deliver_user *duser = COI_DELIVER_USER_CONTEXT(user);
+	enum mail_error error;
+	const char *errstr;
+
+	if (dbox->module_ctx.super.open(box) == 0)
+		return 0;
+	if (duser == NULL || !duser->delivering_chat ||
+	    strcmp(box->vname, coi_user_chats_vname(user)) != 0)
+		return -1;
+	errstr = mailbox_get_last_internal_error(box, &error);
+	if (error == MAIL_ERROR_NOTFOUND) {
+		if (coi_user_ensure_chats(user, &errstr) == 0) {
+			if (dbox->module_ctx.super.open(box) == 0)
+				return 0;
+			errstr = mailbox_get_last_internal_error(box, NULL);
+		}
+	}
+	e_error(box->event, "coi: Cannot deliver the chat into %s: %s - "
+		"delivering it to INBOX", box->vname, errstr);
+	mail_storage_set_error(box->storage, MAIL_ERROR_NOTPOSSIBLE,
+			       "COI chat folder unavailable");
+	return -1;
+}
+
 /* Delivery (Dovecot's and Sieve's) saves with mailbox_save_using_mail(),
    which always goes through copy(). */
 static int coi_deliver_copy(struct mail_save_context *ctx, struct mail *mail)
@@ -211,6 +244,7 @@ static void coi_deliver_mailbox_allocated(struct mailbox *box)
 	dbox->module_ctx.super = *v;
 	box->vlast = &dbox->module_ctx.super;
 	v->copy = coi_deliver_copy;
+	v->open = coi_deliver_open;
 	MODULE_CONTEXT_SET(box, coi_deliver_storage_module, dbox);
 }
 

@@ -187,3 +187,14 @@ class DevServer:
         with open(self.log_path(name), errors="replace") as f:
             f.seek(offset)
             return f.read()
+
+    def wait_for_log(self, offset, text, timeout=10, name="dovecot.log"):
+        """True once text appears in the log after offset. Dovecot's log
+        process writes lines some time after the reply that caused them."""
+        deadline = time.time() + timeout
+        while True:
+            if text in self.log_since(offset, name):
+                return True
+            if time.time() >= deadline:
+                return False
+            time.sleep(0.05)

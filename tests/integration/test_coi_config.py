@@ -68,7 +68,7 @@ def test_invalid_mailbox_root_setting_falls_back_to_default(server,
     offset = server.log_size()
     imap = imap_connect(user)
     assert config(imap)[COI_MAILBOX_ROOT] == b"COI"
-    assert "coi_mailbox_root=bad*root" in server.log_since(offset)
+    assert server.wait_for_log(offset, "coi_mailbox_root=bad*root"), server.log_since(offset)
 
 
 def test_enable_and_disable(imap):

@@ -143,7 +143,32 @@ def test_unwritable_chats_falls_back_to_inbox(server, imap, user):
     finally:
         os.chmod(path, 0o700)
     assert fetch_all(imap, "INBOX") == [({"$Chat"}, "chat")]
-    assert "Error" in server.log_since(offset)
+    assert server.wait_for_log(offset, "Error"), server.log_since(offset)
+
+
+@pytest.mark.parametrize("script", [None, "keep;",
+                                    'require "fileinto"; fileinto "INBOX";'])
+def test_unreadable_chats_with_sieve_falls_back_to_inbox(server, imap, user,
+                                                         script):
+    """The same through Sieve's (implicit) keep: an unusable Chats folder
+    never turns into a temporary failure or a lost chat."""
+    configure(imap, mode="active")
+    sieve = ManageSieve(server, user)
+    if script is None:
+        sieve.put_active("empty", "# implicit keep only\n")
+    else:
+        sieve.put_active("script", script)
+    sieve.close()
+    domain, name = user.split("@")[1], user.split("@")[0]
+    path = os.path.join(server.state_dir, "mail", domain, name, "mail",
+                        "mailboxes", "COI", "Chats")
+    os.chmod(path, 0)
+    try:
+        deliver(server, imap, user, [chat(), mail()])
+    finally:
+        os.chmod(path, 0o700)
+    assert sorted(fetch_all(imap, "INBOX"), key=lambda m: m[1]) == \
+        [({"$Chat"}, "chat"), (set(), "mail")]
 
 
 def test_messages_to_self_are_filed(server, imap, user):

@@ -184,7 +184,7 @@ def test_storage_failure_is_temporary_as_without_coi(server, imap_connect,
     # Dovecot's temporary failure for storage errors other than quota
     assert reply_class(replies[vanilla]) == (451, "4.2.0"), replies
     assert reply_class(replies[coi]) == reply_class(replies[vanilla])
-    assert "Error" in server.log_since(offset)
+    assert server.wait_for_log(offset, "Error"), server.log_since(offset)
     assert contents(conns) == before
 
     replies = lmtp_send(server, "sender@example.net", [coi, vanilla],

@@ -362,6 +362,38 @@ def test_push_on_delivery_with_payload(server, imap, user, push):
     assert b"UID 1" in resp.untagged[0]
 
 
+def test_subscription_added_between_deliveries_on_one_connection(
+        server, imap, user, push):
+    """An LMTP process remembers that a user has no subscriptions (while the
+    attribute dict is unchanged); a subscription added meanwhile by IMAP
+    gets the very next delivery on the same connection its push, and an
+    unsubscribe stops them again."""
+    import smtplib
+
+    def send(lmtp, subject):
+        lmtp.mail("alice@example.net")
+        lmtp.rcpt(user)
+        code, _ = lmtp.data(compose("alice@example.net", user,
+                                    subject=subject))
+        assert code == 250
+
+    lmtp = smtplib.LMTP(server.host, server.lmtp_port, timeout=30)
+    try:
+        lmtp.ehlo("test.example.org")
+        send(lmtp, "before")
+        send(lmtp, "before again")
+        sub = subscribe_validated(imap, push, "between-123")
+        send(lmtp, "after")
+        req = push.wait_for_requests(sub, 2)[1]
+        assert req.ok and req.payload["subject"] == "after", req.problems
+        assert imap.setmetadata("", sub_entry("between-123"), None).status == "OK"
+        send(lmtp, "unsubscribed")
+    finally:
+        lmtp.quit()
+    assert wait_for_count(imap, "INBOX", 4) == 4
+    push.assert_no_more_requests(sub, count=2, seconds=1.0)
+
+
 def test_msgtype_chat_and_mail(server, imap, user, push):
     enable_coi(imap, "active")
     chat_sub = subscribe_validated(imap, push, "chats-only-1", "chat")
@@ -529,4 +561,4 @@ def test_per_user_push_rate_is_limited(server, imap, user, push):
     assert wait_for_count(imap, "INBOX", 70) == 70
     push.wait_for_requests(sub, 61)
     push.assert_no_more_requests(sub, count=61, seconds=1.5)
-    assert "per minute for this user" in server.log_since(offset)
+    assert server.wait_for_log(offset, "per minute for this user"), server.log_since(offset)
