@@ -28,8 +28,11 @@ const char *coi_push_plugin_dependencies[] = {
 	"coi", "push_notification", NULL
 };
 
-/* push_notification requires a config for an event to be used. */
+/* push_notification requires a config for an event to be used. The
+   config tells how much of the message the protocols of the transaction
+   need: all of it for a WebPush payload, only the sender otherwise. */
 static int coi_push_event_config;
+static int coi_push_event_config_sender_only;
 
 static void *coi_push_event_default_config(void)
 {
@@ -48,8 +51,11 @@ coi_push_event_save(struct push_notification_txn *ptxn,
 			COI_PUSH_EVENT_NAME) != NULL)
 		return;
 	data = p_new(ptxn->pool, struct coi_webpush_message, 1);
-	if (coi_webpush_message_from_mail(mail, ptxn->pool, data,
-					  &error) < 0) {
+	if ((ec->config == &coi_push_event_config_sender_only ?
+	     coi_webpush_message_sender_from_mail(mail, ptxn->pool, data,
+						  &error) :
+	     coi_webpush_message_from_mail(mail, ptxn->pool, data,
+					   &error)) < 0) {
 		e_error(mail->box->event, "coi: Cannot read the delivered "
 			"message for push notifications: %s", error);
 		return;
@@ -103,7 +109,9 @@ static bool coi_push_driver_begin_txn(struct push_notification_driver_txn *dtxn)
 	if (rcpts->webpush == NULL && rcpts->devicetoken == NULL)
 		return FALSE;
 	dtxn->context = rcpts;
-	push_notification_event_init(dtxn, COI_PUSH_EVENT_NAME, NULL);
+	push_notification_event_init(dtxn, COI_PUSH_EVENT_NAME,
+				     rcpts->webpush != NULL ? NULL :
+				     &coi_push_event_config_sender_only);
 	return TRUE;
 }
 

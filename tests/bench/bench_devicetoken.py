@@ -3,7 +3,7 @@
 notifier receives the POST (p50, p99; through the coi-push service), and
 what a notifier that never answers costs the LMTP reply compared with a
 user without device tokens, measured side by side (interleaved rounds) on
-one private server.
+one private server, with the production dedupe interval.
 
     tests/bench/bench_devicetoken.py [--messages 200] [--rounds 3]
 
@@ -25,10 +25,12 @@ from coitest.mail import compose  # noqa: E402
 from coitest.pushservice import Notifier  # noqa: E402
 from coitest.server import DevServer  # noqa: E402
 
-# No dedupe interval: every delivery is measured on its own notification.
+# The production dedupe interval (10 s) instead of the development
+# server's 2 s: a notifier that never answers then gets at most one request
+# per token and interval, as in production.
 EXTRA_CONF = """
 plugin {
-  coi_push_spool_dedupe_interval = 0
+  coi_push_spool_dedupe_interval = 10 secs
 }
 """
 
@@ -93,17 +95,22 @@ def main():
     hanging = Notifier().start()
     hanging.hang()
     try:
-        user = server.new_custom_user(
-            {"coi_deltachat_notify_url": notifier.notify_url})
-        token = new_token()
-        register(server, user, token)
-        conn = Deliverer(server, user)
+        # One user and token per message, so that the dedupe interval
+        # never delays a measured notification.
+        users = server.new_custom_users(
+            [{"coi_deltachat_notify_url": notifier.notify_url}] *
+            args.messages, prefix="benchlat")
+        tokens = []
+        for user in users:
+            tokens.append(new_token())
+            register(server, user, tokens[-1])
         latencies = []
-        for i in range(args.messages):
+        for user, token in zip(users, tokens):
+            conn = Deliverer(server, user)
             start, _ = conn.deliver()
-            req = notifier.wait_for_requests(token, i + 1, timeout=30)[i]
+            req, = notifier.wait_for_requests(token, 1, timeout=30)
             latencies.append(req.received - start)
-        conn.close()
+            conn.close()
         print("notification latency, end of LMTP DATA -> POST at the "
               "notifier (%d messages, one at a time)" % args.messages)
         print("| p50 ms | p99 ms | mean ms |")
@@ -113,23 +120,27 @@ def main():
             percentile(latencies, 99) * 1000,
             statistics.mean(latencies) * 1000))
 
-        none_user, hang_user = server.new_custom_users([
+        none_user, ok_user, hang_user = server.new_custom_users([
+            {"coi_deltachat_notify_url": notifier.notify_url},
             {"coi_deltachat_notify_url": notifier.notify_url},
             {"coi_deltachat_notify_url": hanging.notify_url}])
+        register(server, ok_user, new_token())
         register(server, hang_user, new_token())
-        conns = {"none": Deliverer(server, none_user),
-                 "hang": Deliverer(server, hang_user)}
-        results = {"none": [], "hang": []}
-        ratios = []
+        names = ("none", "ok", "hang")
+        conns = {name: Deliverer(server, user) for name, user in
+                 zip(names, (none_user, ok_user, hang_user))}
+        results = {name: [] for name in names}
+        ratios = {"hang": [], "ok": []}
         for _ in range(args.rounds):
-            round_lat = {"none": [], "hang": []}
+            round_lat = {name: [] for name in names}
             for _ in range(args.messages):
-                for name in ("none", "hang"):
+                for name in names:
                     round_lat[name].append(conns[name].deliver()[1])
             for name in results:
                 results[name].extend(round_lat[name])
-            ratios.append(statistics.median(round_lat["hang"]) /
-                          statistics.median(round_lat["none"]))
+            for name in ratios:
+                ratios[name].append(statistics.median(round_lat[name]) /
+                                    statistics.median(round_lat["none"]))
         for c in conns.values():
             c.close()
         print()
@@ -138,14 +149,21 @@ def main():
         print("| configuration | p50 ms | p99 ms | mean ms |")
         print("|---|---|---|---|")
         for name, label in (("none", "no device tokens"),
+                            ("ok", "1 token, notifier answers 200"),
                             ("hang", "1 token, notifier never answers")):
             lat = results[name]
             print("| %s | %.2f | %.2f | %.2f |" % (
                 label, percentile(lat, 50) * 1000,
                 percentile(lat, 99) * 1000, statistics.mean(lat) * 1000))
         print()
-        print("ratio of medians per round (hang / none): %s; median %.3f" % (
-            ", ".join("%.3f" % r for r in ratios), statistics.median(ratios)))
+        for name in ("ok", "hang"):
+            print("ratio of medians per round (%s / none): %s; median %.3f"
+                  % (name, ", ".join("%.3f" % r for r in ratios[name]),
+                     statistics.median(ratios[name])))
+        hang_ok = [h / o for h, o in zip(ratios["hang"], ratios["ok"])]
+        print("hang / ok per round: %s; median %.3f" % (
+            ", ".join("%.3f" % r for r in hang_ok),
+            statistics.median(hang_ok)))
     finally:
         hanging.stop()
         notifier.stop()

@@ -115,6 +115,20 @@ def test_deltachat_registration_replay_notifies(server, imap_connect,
     assert imap.getmetadata("INBOX", DEVICETOKEN) == {DEVICETOKEN: None}
 
 
+def test_first_token_after_deliveries_without_any(server, imap_connect,
+                                                  notifier):
+    # LMTP processes remember "no tokens" while the attribute dict is
+    # unchanged: a registration changes it
+    user = push_user(server, notifier)
+    for i in range(3):
+        deliver(server, user, subject="before %d" % i)
+    token = new_token()
+    assert register_like_deltachat(imap_connect(user), token).status == "OK"
+    deliver(server, user, subject="after")
+    notifier.wait_for_requests(token, 1)
+    notifier.assert_no_more_requests(None, 1, seconds=1.0)
+
+
 def test_plain_token_and_several_devices(server, imap_connect, notifier):
     user = push_user(server, notifier)
     tokens = ["plain-token-%d-%s" % (i, os.urandom(8).hex())
