@@ -18,9 +18,10 @@ struct coi_config_cache_entry {
 	/* fd/st describe the file the facts below were read from */
 	bool snapshot;
 	/* what was read from this file, each fact if its flag is set */
-	bool config_valid, webpush_valid;
+	bool config_valid, webpush_valid, devicetokens_valid;
 	struct coi_config config;
 	bool has_webpush_subscriptions;
+	bool has_devicetokens;
 	unsigned int last_use;
 };
 
@@ -108,6 +109,7 @@ static int coi_config_cache_snapshot(struct coi_config_cache_entry *entry)
 	entry->snapshot = FALSE;
 	entry->config_valid = FALSE;
 	entry->webpush_valid = FALSE;
+	entry->devicetokens_valid = FALSE;
 	if (entry->fd != -1)
 		i_close_fd(&entry->fd);
 	entry->fd = open(entry->path, O_RDONLY);
@@ -202,6 +204,32 @@ void coi_config_cache_update_webpush(struct coi_config_cache_entry *entry,
 
 	entry->has_webpush_subscriptions = has_subscriptions;
 	entry->webpush_valid = TRUE;
+}
+
+int coi_config_cache_lookup_devicetokens(const char *username,
+					 const char *path, bool *has_tokens_r,
+					 struct coi_config_cache_entry **entry_r)
+{
+	struct coi_config_cache_entry *entry;
+
+	*entry_r = NULL;
+	if ((entry = coi_config_cache_get(username, path)) == NULL)
+		return -1;
+	if (entry->devicetokens_valid) {
+		*has_tokens_r = entry->has_devicetokens;
+		return 1;
+	}
+	*entry_r = entry;
+	return 0;
+}
+
+void coi_config_cache_update_devicetokens(struct coi_config_cache_entry *entry,
+					  bool has_tokens)
+{
+	i_assert(entry->username != NULL);
+
+	entry->has_devicetokens = has_tokens;
+	entry->devicetokens_valid = TRUE;
 }
 
 void coi_config_cache_clear(void)

@@ -2,7 +2,8 @@
 #define COI_CONFIG_CACHE_H
 
 /* A small process-wide cache of facts read from users' attribute dicts (the
-   COI configuration; whether the user has WebPush subscriptions), for
+   COI configuration; whether the user has WebPush subscriptions or Delta
+   Chat device tokens), for
    attribute dicts of the "file" driver only.
 
    Dovecot's file dict never changes its file in place: every change writes
@@ -52,6 +53,13 @@ int coi_config_cache_lookup_webpush(const char *username, const char *path,
 				    struct coi_config_cache_entry **entry_r);
 void coi_config_cache_update_webpush(struct coi_config_cache_entry *entry,
 				     bool has_subscriptions);
+/* The same for "the user has at least one stored Delta Chat device
+   token". */
+int coi_config_cache_lookup_devicetokens(const char *username,
+					 const char *path, bool *has_tokens_r,
+					 struct coi_config_cache_entry **entry_r);
+void coi_config_cache_update_devicetokens(struct coi_config_cache_entry *entry,
+					  bool has_tokens);
 /* Forgets everything (closes the files held open). */
 void coi_config_cache_clear(void);
 

@@ -10,6 +10,7 @@
 #include "coi-config-cache.h"
 #include "coi-push-sender.h"
 #include "coi-webpush.h"
+#include "coi-devicetoken.h"
 
 const char *coi_plugin_version = DOVECOT_ABI_VERSION;
 
@@ -138,6 +139,7 @@ void coi_plugin_init(struct module *module)
 	mail_storage_hooks_add(module, &coi_seen_mail_storage_hooks);
 	coi_attributes_register();
 	coi_webpush_attributes_register();
+	coi_devicetoken_attributes_register();
 }
 
 void coi_plugin_deinit(void)
@@ -146,6 +148,7 @@ void coi_plugin_deinit(void)
 	   processes without one (e.g. doveadm). */
 	coi_push_sender_flush();
 	coi_webpush_deinit();
+	coi_devicetoken_attributes_unregister();
 	coi_webpush_attributes_unregister();
 	coi_attributes_unregister();
 	coi_config_cache_clear();

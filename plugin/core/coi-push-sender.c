@@ -143,58 +143,47 @@ coi_push_policy_get(struct mail_user *user, pool_t pool,
 	return 0;
 }
 
-/* The sender is per process and takes its settings from the first user
-   that sends: these are server-wide settings in practice, like the
-   http client settings of Dovecot's own push drivers. */
-static struct coi_push_sender *coi_push_sender_get(struct mail_user *user)
+static struct coi_push_sender *
+coi_push_sender_create(const struct coi_push_sender_config *config)
 {
 	struct coi_push_sender *sender;
 	struct http_client_settings http_set;
-	struct ssl_iostream_settings ssl_set;
+	const char *error;
 	pool_t pool;
 
-	if (coi_push_sender != NULL)
-		return coi_push_sender;
-	i_assert(user != NULL);
-
+	i_assert(coi_push_sender == NULL);
 	pool = pool_alloconly_create("coi push sender", 2048);
 	sender = p_new(pool, struct coi_push_sender, 1);
 	sender->pool = pool;
 	sender->deferred_tail = &sender->deferred;
-	if (coi_push_policy_get(user, pool, &sender->policy) < 0) {
+
+	sender->event = event_create(NULL);
+	event_add_category(sender->event, &coi_push_event_category);
+	event_set_append_log_prefix(sender->event, "coi-push: ");
+	event_set_forced_debug(sender->event, config->debug);
+
+	if (coi_push_policy_parse(pool, config->allow, &sender->policy,
+				  &error) < 0) {
+		e_error(sender->event, "Invalid coi_push_allow: %s", error);
 		/* Fall back to the strictest policy rather than none. */
 		if (coi_push_policy_parse(pool, NULL, &sender->policy,
 					  NULL) < 0)
 			i_unreached();
 	}
-	sender->set.timeout_msecs = coi_push_setting_msecs(user,
-		"coi_push_timeout", COI_PUSH_TIMEOUT_DEFAULT_MSECS);
-	sender->set.max_attempts = coi_push_setting_uint(user,
-		"coi_push_max_attempts", COI_PUSH_MAX_ATTEMPTS_DEFAULT);
-	if (sender->set.max_attempts == 0)
-		sender->set.max_attempts = 1;
-	sender->set.retry_max_secs = coi_push_setting_msecs(user,
-		"coi_push_retry_max_delay",
-		COI_PUSH_RETRY_MAX_DEFAULT_SECS * 1000) / 1000;
-	sender->set.exit_wait_msecs = coi_push_setting_msecs(user,
-		"coi_push_exit_wait", COI_PUSH_EXIT_WAIT_DEFAULT_MSECS);
-	sender->set.max_pending = coi_push_setting_uint(user,
-		"coi_push_max_pending", COI_PUSH_MAX_PENDING_DEFAULT);
-	sender->set.user_rate = coi_push_setting_uint(user,
-		"coi_push_user_rate", COI_PUSH_USER_RATE_DEFAULT);
-	sender->dns_socket_path = p_strconcat(pool, user->set->base_dir,
+	sender->set.timeout_msecs = config->timeout_msecs;
+	sender->set.max_attempts = I_MAX(config->max_attempts, 1);
+	sender->set.retry_max_secs = config->retry_max_secs;
+	sender->set.exit_wait_msecs = config->exit_wait_msecs;
+	sender->set.max_pending = config->max_pending;
+	sender->set.user_rate = config->user_rate;
+	sender->dns_socket_path = p_strconcat(pool, config->base_dir,
 					      "/"DNS_CLIENT_SOCKET_NAME, NULL);
 	sender->rates_pool = pool_alloconly_create("coi push rates", 1024);
 	hash_table_create(&sender->rates, sender->rates_pool, 0,
 			  str_hash, strcmp);
 
-	sender->event = event_create(NULL);
-	event_add_category(sender->event, &coi_push_event_category);
-	event_set_append_log_prefix(sender->event, "coi-push: ");
-	event_set_forced_debug(sender->event, user->mail_debug);
-
 	i_zero(&http_set);
-	http_set.debug = user->mail_debug;
+	http_set.debug = config->debug;
 	http_set.user_agent = "dovecot-coi";
 	/* Redirects would lead past the address check. */
 	http_set.max_redirects = 0;
@@ -204,12 +193,61 @@ static struct coi_push_sender *coi_push_sender_get(struct mail_user *user)
 	http_set.request_timeout_msecs = sender->set.timeout_msecs;
 	http_set.connect_timeout_msecs = sender->set.timeout_msecs;
 	http_set.event_parent = sender->event;
-	mail_user_init_ssl_client_settings(user, &ssl_set);
-	http_set.ssl = &ssl_set;
+	http_set.ssl = config->ssl_set;
 	sender->http_client = http_client_init(&http_set);
 
 	coi_push_sender = sender;
 	return sender;
+}
+
+void coi_push_sender_config_defaults(struct coi_push_sender_config *config_r)
+{
+	i_zero(config_r);
+	config_r->timeout_msecs = COI_PUSH_TIMEOUT_DEFAULT_MSECS;
+	config_r->max_attempts = COI_PUSH_MAX_ATTEMPTS_DEFAULT;
+	config_r->retry_max_secs = COI_PUSH_RETRY_MAX_DEFAULT_SECS;
+	config_r->exit_wait_msecs = COI_PUSH_EXIT_WAIT_DEFAULT_MSECS;
+	config_r->max_pending = COI_PUSH_MAX_PENDING_DEFAULT;
+	config_r->user_rate = COI_PUSH_USER_RATE_DEFAULT;
+}
+
+void coi_push_sender_init(const struct coi_push_sender_config *config)
+{
+	(void)coi_push_sender_create(config);
+}
+
+/* The sender is per process and takes its settings from the first user
+   that sends: these are server-wide settings in practice, like the
+   http client settings of Dovecot's own push drivers. */
+static struct coi_push_sender *coi_push_sender_get(struct mail_user *user)
+{
+	struct coi_push_sender_config config;
+	struct ssl_iostream_settings ssl_set;
+
+	if (coi_push_sender != NULL)
+		return coi_push_sender;
+	i_assert(user != NULL);
+
+	coi_push_sender_config_defaults(&config);
+	config.allow = mail_user_plugin_getenv(user, "coi_push_allow");
+	config.timeout_msecs = coi_push_setting_msecs(user,
+		"coi_push_timeout", COI_PUSH_TIMEOUT_DEFAULT_MSECS);
+	config.max_attempts = coi_push_setting_uint(user,
+		"coi_push_max_attempts", COI_PUSH_MAX_ATTEMPTS_DEFAULT);
+	config.retry_max_secs = coi_push_setting_msecs(user,
+		"coi_push_retry_max_delay",
+		COI_PUSH_RETRY_MAX_DEFAULT_SECS * 1000) / 1000;
+	config.exit_wait_msecs = coi_push_setting_msecs(user,
+		"coi_push_exit_wait", COI_PUSH_EXIT_WAIT_DEFAULT_MSECS);
+	config.max_pending = coi_push_setting_uint(user,
+		"coi_push_max_pending", COI_PUSH_MAX_PENDING_DEFAULT);
+	config.user_rate = coi_push_setting_uint(user,
+		"coi_push_user_rate", COI_PUSH_USER_RATE_DEFAULT);
+	config.base_dir = user->set->base_dir;
+	config.debug = user->mail_debug;
+	mail_user_init_ssl_client_settings(user, &ssl_set);
+	config.ssl_set = &ssl_set;
+	return coi_push_sender_create(&config);
 }
 
 int coi_push_check_url(struct mail_user *user, const char *url,

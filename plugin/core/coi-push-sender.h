@@ -44,6 +44,28 @@ struct coi_push_request_params {
 	const char *log_label;
 };
 
+/* For a process without mail users (the coi-push service): the sender
+   with explicit settings. In mail processes the sender is set up from the
+   first user that sends. */
+struct ssl_iostream_settings;
+struct coi_push_sender_config {
+	/* coi_push_allow */
+	const char *allow;
+	unsigned int timeout_msecs;
+	unsigned int max_attempts;
+	unsigned int retry_max_secs;
+	unsigned int exit_wait_msecs;
+	unsigned int max_pending;
+	/* per user and minute, 0 = unlimited */
+	unsigned int user_rate;
+	/* where the dns-client socket is */
+	const char *base_dir;
+	bool debug;
+	const struct ssl_iostream_settings *ssl_set;
+};
+void coi_push_sender_config_defaults(struct coi_push_sender_config *config_r);
+void coi_push_sender_init(const struct coi_push_sender_config *config);
+
 /* A plugin setting of the user as a time in milliseconds ("10 secs") or
    a number; unset gives the default, an invalid value logs an error and
    gives the default. */

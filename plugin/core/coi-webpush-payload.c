@@ -607,6 +607,20 @@ coi_webpush_read_body(struct mail *mail, pool_t pool,
 	return 0;
 }
 
+int coi_webpush_message_sender_from_mail(struct mail *mail, pool_t pool,
+					 struct coi_webpush_message *msg_r,
+					 const char **error_r)
+{
+	const char *value;
+
+	i_zero(msg_r);
+	if (coi_webpush_get_header(mail, "From", FALSE, &value, error_r) < 0)
+		return -1;
+	if (value != NULL)
+		coi_webpush_parse_from(pool, value, msg_r);
+	return 0;
+}
+
 int coi_webpush_message_from_mail(struct mail *mail, pool_t pool,
 				  struct coi_webpush_message *msg_r,
 				  const char **error_r)

@@ -118,6 +118,11 @@ bool coi_webpush_content_type_is_mdn(const char *content_type);
    The strings and the body in msg_r are allocated from pool; temporaries
    and *error_r use the data stack. Returns 0, or -1 with error_r set when
    the storage failed. */
+/* Only from_email and from_name, for protocols that need nothing else of
+   the message (Delta Chat notifications): no body is read. */
+int coi_webpush_message_sender_from_mail(struct mail *mail, pool_t pool,
+					 struct coi_webpush_message *msg_r,
+					 const char **error_r);
 int coi_webpush_message_from_mail(struct mail *mail, pool_t pool,
 				  struct coi_webpush_message *msg_r,
 				  const char **error_r);

@@ -22,6 +22,7 @@ const char doveadm_coi_plugin_binary_dependency[] = "doveadm";
 void doveadm_coi_plugin_preinit(void)
 {
 	doveadm_coi_blocklist_register();
+	doveadm_coi_devicetoken_register();
 }
 
 void doveadm_coi_plugin_init(struct module *module ATTR_UNUSED)

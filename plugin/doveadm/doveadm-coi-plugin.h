@@ -11,5 +11,6 @@ void doveadm_coi_plugin_deinit(void);
 
 /* One function per command file: registers its doveadm commands. */
 void doveadm_coi_blocklist_register(void);
+void doveadm_coi_devicetoken_register(void);
 
 #endif

@@ -9,6 +9,7 @@
 #include "coi-plugin.h"
 #include "coi-push-sender.h"
 #include "coi-webpush.h"
+#include "coi-devicetoken.h"
 #include "imap-coi-plugin.h"
 
 const char *imap_coi_plugin_version = DOVECOT_ABI_VERSION;
@@ -25,6 +26,10 @@ static void imap_coi_client_created(struct client **client)
 		client_add_capability(*client, "COI");
 	if (coi_webpush_user_enabled((*client)->user))
 		client_add_capability(*client, "WEBPUSH");
+	/* Delta Chat registers its device token only with servers that
+	   advertise this (and METADATA). */
+	if (coi_devicetoken_user_enabled((*client)->user))
+		client_add_capability(*client, "XDELTAPUSH");
 
 	if (next_hook_client_created != NULL)
 		next_hook_client_created(client);

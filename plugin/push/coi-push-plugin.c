@@ -17,6 +17,7 @@
 #include "coi-blocklist.h"
 #include "coi-push-sender.h"
 #include "coi-webpush.h"
+#include "coi-devicetoken.h"
 #include "coi-webpush-payload.h"
 #include "coi-push-plugin.h"
 
@@ -27,8 +28,11 @@ const char *coi_push_plugin_dependencies[] = {
 	"coi", "push_notification", NULL
 };
 
-/* push_notification requires a config for an event to be used. */
+/* push_notification requires a config for an event to be used. The
+   config tells how much of the message the protocols of the transaction
+   need: all of it for a WebPush payload, only the sender otherwise. */
 static int coi_push_event_config;
+static int coi_push_event_config_sender_only;
 
 static void *coi_push_event_default_config(void)
 {
@@ -47,8 +51,11 @@ coi_push_event_save(struct push_notification_txn *ptxn,
 			COI_PUSH_EVENT_NAME) != NULL)
 		return;
 	data = p_new(ptxn->pool, struct coi_webpush_message, 1);
-	if (coi_webpush_message_from_mail(mail, ptxn->pool, data,
-					  &error) < 0) {
+	if ((ec->config == &coi_push_event_config_sender_only ?
+	     coi_webpush_message_sender_from_mail(mail, ptxn->pool, data,
+						  &error) :
+	     coi_webpush_message_from_mail(mail, ptxn->pool, data,
+					   &error)) < 0) {
 		e_error(mail->box->event, "coi: Cannot read the delivered "
 			"message for push notifications: %s", error);
 		return;
@@ -78,20 +85,33 @@ coi_push_driver_init(struct push_notification_driver_config *config
 	return 0;
 }
 
+/* Who is to be notified of a delivery transaction's messages, by
+   protocol. */
+struct coi_push_driver_recipients {
+	struct coi_webpush_recipients *webpush;
+	struct coi_devicetoken_recipients *devicetoken;
+};
+
 static bool coi_push_driver_begin_txn(struct push_notification_driver_txn *dtxn)
 {
-	struct coi_webpush_recipients *rcpts;
+	struct mail_user *user = dtxn->ptxn->muser;
+	struct coi_push_driver_recipients *rcpts;
 
-	/* Messages of blocked senders are never announced. */
-	if (coi_blocklist_is_delivering_blocked(dtxn->ptxn->muser))
+	/* Messages of blocked senders are never announced, by any
+	   protocol. */
+	if (coi_blocklist_is_delivering_blocked(user))
 		return FALSE;
+	rcpts = p_new(dtxn->ptxn->pool, struct coi_push_driver_recipients, 1);
+	rcpts->webpush = coi_webpush_recipients_get(user, dtxn->ptxn->pool);
+	rcpts->devicetoken = coi_devicetoken_recipients_get(user,
+							    dtxn->ptxn->pool);
 	/* Without subscriptions nothing of the message needs to be read. */
-	rcpts = coi_webpush_recipients_get(dtxn->ptxn->muser,
-					   dtxn->ptxn->pool);
-	if (rcpts == NULL)
+	if (rcpts->webpush == NULL && rcpts->devicetoken == NULL)
 		return FALSE;
 	dtxn->context = rcpts;
-	push_notification_event_init(dtxn, COI_PUSH_EVENT_NAME, NULL);
+	push_notification_event_init(dtxn, COI_PUSH_EVENT_NAME,
+				     rcpts->webpush != NULL ? NULL :
+				     &coi_push_event_config_sender_only);
 	return TRUE;
 }
 
@@ -99,6 +119,8 @@ static void
 coi_push_driver_process_msg(struct push_notification_driver_txn *dtxn,
 			    struct push_notification_txn_msg *msg)
 {
+	struct coi_push_driver_recipients *rcpts = dtxn->context;
+	struct mail_user *user = dtxn->ptxn->muser;
 	struct coi_webpush_message *data;
 
 	data = push_notification_txn_msg_get_eventdata(msg,
@@ -107,7 +129,12 @@ coi_push_driver_process_msg(struct push_notification_driver_txn *dtxn,
 		return;
 	data->uid = msg->uid;
 	data->uidvalidity = msg->uid_validity;
-	coi_webpush_notify_message(dtxn->ptxn->muser, dtxn->context, data);
+	/* Rules that hold for every protocol belong here or in begin_txn
+	   (blocked senders), before the protocols. */
+	if (rcpts->webpush != NULL)
+		coi_webpush_notify_message(user, rcpts->webpush, data);
+	if (rcpts->devicetoken != NULL)
+		coi_devicetoken_notify_message(user, rcpts->devicetoken, data);
 }
 
 static const struct push_notification_driver coi_push_driver = {

@@ -1227,3 +1227,74 @@ def send_push(endpoint, p256dh, auth, plaintext=b"", vapid=None,
         if isinstance(exc.reason, TimeoutError):
             raise TimeoutError(str(exc.reason))
         raise
+
+
+# -- Delta Chat notifier ----------------------------------------------------
+
+class Notifier(PushService):
+    """A local Delta Chat notifier (the counterpart of
+    https://notifications.delta.chat/notify): every POST carries one device
+    token as its raw body.  Answers 200 unless scripted: for every token
+    with respond()/hang()/respond_sequence() of the service, or for one
+    token with for_token(token).respond(...).  requests(token) and
+    wait_for_requests(token, count) filter by token; request.token is the
+    body as text."""
+
+    def __init__(self, host="127.0.0.1", port=0):
+        super().__init__(host, port)
+        self._tokens = {}
+
+    @property
+    def notify_url(self):
+        return self.origin + "/notify"
+
+    def for_token(self, token):
+        """The response scripting (_Behaviour) of one token."""
+        with self._cond:
+            behaviour = self._tokens.get(token)
+            if behaviour is None:
+                behaviour = _Behaviour()
+                behaviour._init_behaviour(self._cond)
+                self._tokens[token] = behaviour
+            return behaviour
+
+    def _matches(self, req, token):
+        return token is None or req.token == token
+
+    def _analyse(self, req, host_header):
+        req.token = req.body.decode("utf-8", "replace")
+        if req.path != "/notify":
+            req.problems.append("POST to %s, not /notify" % req.path)
+        if not req.body:
+            req.problems.append("empty body")
+
+    def _next_response(self, req):
+        with self._cond:
+            behaviour = self._tokens.get(req.token)
+            if behaviour is not None and behaviour._queue:
+                return behaviour._queue.popleft()
+            if behaviour is not None and behaviour._default is not None:
+                return behaviour._default
+            if self._queue:
+                return self._queue.popleft()
+            return self._default or Response(200)
+
+    def _handle(self, handler):
+        try:
+            body = self._read_body(handler)
+        except ValueError:
+            handler.close_connection = True
+            handler.send_error(400)
+            return
+        path = urllib.parse.urlsplit(handler.path).path
+        req = PushRequest(next(self._counter), handler.command, path,
+                          self.origin + path,
+                          Headers(handler.headers.items()), body,
+                          time.time(), handler.client_address, None)
+        self._analyse(req, handler.headers.get("Host"))
+        response = self._next_response(req)
+        with self._cond:
+            req.response = response
+            self._requests.append(req)
+            self._cond.notify_all()
+        self._answer(handler, req, response)

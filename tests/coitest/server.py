@@ -75,6 +75,12 @@ class DevServer:
     def stop(self):
         self.script("stop", check=False)
 
+    def restart(self):
+        """Stops and starts again on the same ports and state (as ./run
+        stop and ./run would)."""
+        self.stop()
+        self.start()
+
     def cleanup(self):
         self.stop()
         # COI_KEEP_STATE=1 keeps logs and mail for a post-mortem

@@ -1,0 +1,215 @@
+/* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
+
+/* coi-push: the long-lived Dovecot service that sends push notifications
+   for the mail processes. Delivery processes write jobs to its socket
+   (coi-push-job.h) and go on at once; the service keeps each job in its
+   spool until the push service answered, retrying over hours and across
+   restarts, which no LMTP process lives long enough to do. */
+
+#include "lib.h"
+#include "array.h"
+#include "str.h"
+#include "ioloop.h"
+#include "connection.h"
+#include "settings-parser.h"
+#include "restrict-access.h"
+#include "master-service.h"
+#include "master-service-settings.h"
+#include "master-service-ssl-settings.h"
+#include "iostream-ssl.h"
+#include "mail-user.h"
+#include "mail-storage-service.h"
+#include "coi-push-job.h"
+#include "coi-push-sender.h"
+#include "coi-push-spool.h"
+
+#define COI_PUSH_RETRY_DELAYS_DEFAULT "8s 64s 512s 4096s"
+#define COI_PUSH_DEDUPE_INTERVAL_DEFAULT_SECS 10
+#define COI_PUSH_SPOOL_MAX_JOBS_DEFAULT 10000
+#define COI_PUSH_SERVICE_EXIT_WAIT_MSECS 2000
+
+static struct connection_list *coi_push_clients;
+static struct mail_storage_service_ctx *storage_service;
+static pool_t coi_push_settings_pool;
+
+static int coi_push_client_input_line(struct connection *conn,
+				      const char *line)
+{
+	struct coi_push_job job;
+	const char *error;
+
+	if (coi_push_job_parse(pool_datastack_create(), line, &job,
+			       &error) < 0) {
+		e_error(conn->event, "Invalid job: %s", error);
+		return -1;
+	}
+	coi_push_spool_add(&job);
+	return 1;
+}
+
+static void coi_push_client_destroy(struct connection *conn)
+{
+	connection_deinit(conn);
+	i_free(conn);
+	master_service_client_connection_destroyed(master_service);
+}
+
+static const struct connection_settings coi_push_client_set = {
+	.input_max_size = COI_PUSH_JOB_LINE_MAX + 2,
+	.output_max_size = 1024,
+	.client = FALSE,
+};
+
+static const struct connection_vfuncs coi_push_client_vfuncs = {
+	.destroy = coi_push_client_destroy,
+	.input_line = coi_push_client_input_line,
+};
+
+static void client_connected(struct master_service_connection *conn)
+{
+	struct connection *client = i_new(struct connection, 1);
+
+	master_service_client_connection_accept(conn);
+	connection_init_server(coi_push_clients, client, conn->name,
+			       conn->fd, conn->fd);
+}
+
+static const char *
+coi_push_setting(const struct mail_user_settings *user_set, const char *name)
+{
+	const char *value = mail_user_set_plugin_getenv(user_set, name);
+
+	return value == NULL || value[0] == '\0' ? NULL : value;
+}
+
+static unsigned int
+coi_push_setting_time(const struct mail_user_settings *user_set,
+		      const char *name, unsigned int default_msecs)
+{
+	const char *value = coi_push_setting(user_set, name), *error;
+	unsigned int msecs;
+
+	if (value == NULL)
+		return default_msecs;
+	if (settings_get_time_msecs(value, &msecs, &error) < 0)
+		i_fatal("Invalid %s=%s: %s", name, value, error);
+	return msecs;
+}
+
+static void
+coi_push_settings_read(struct coi_push_spool_settings *spool_set,
+		       struct coi_push_sender_config *sender_set)
+{
+	struct mail_storage_service_input input;
+	const struct setting_parser_info *user_info;
+	const struct setting_parser_context *set_parser;
+	const struct mail_user_settings *user_set;
+	const char *value, *error, *const *delays;
+	unsigned int secs;
+	pool_t pool = coi_push_settings_pool;
+
+	i_zero(&input);
+	input.service = "coi-push";
+	input.module = "mail";
+	input.username = "";
+	if (mail_storage_service_read_settings(storage_service, &input, pool,
+					       &user_info, &set_parser,
+					       &error) < 0)
+		i_fatal("%s", error);
+	user_set = master_service_settings_parser_get_others(master_service,
+							     set_parser)[0];
+
+	i_zero(spool_set);
+	value = coi_push_setting(user_set, "coi_push_spool_dir");
+	spool_set->dir = p_strdup(pool, value != NULL ? value :
+				  COI_PUSH_SPOOL_DIR_DEFAULT);
+	value = coi_push_setting(user_set, "coi_push_spool_retry_delays");
+	if (value == NULL)
+		value = COI_PUSH_RETRY_DELAYS_DEFAULT;
+	p_array_init(&spool_set->retry_delays_secs, pool, 8);
+	for (delays = t_strsplit_spaces(value, " "); *delays != NULL;
+	     delays++) {
+		if (settings_get_time(*delays, &secs, &error) < 0) {
+			i_fatal("Invalid coi_push_spool_retry_delays=%s: %s",
+				value, error);
+		}
+		array_push_back(&spool_set->retry_delays_secs, &secs);
+	}
+	spool_set->dedupe_interval_secs = coi_push_setting_time(user_set,
+		"coi_push_spool_dedupe_interval",
+		COI_PUSH_DEDUPE_INTERVAL_DEFAULT_SECS * 1000) / 1000;
+	value = coi_push_setting(user_set, "coi_push_spool_max_jobs");
+	spool_set->max_jobs = COI_PUSH_SPOOL_MAX_JOBS_DEFAULT;
+	if (value != NULL && str_to_uint(value, &spool_set->max_jobs) < 0)
+		i_fatal("Invalid coi_push_spool_max_jobs=%s", value);
+	spool_set->debug = mail_user_set_plugin_getenv_bool(user_set, "coi_push_debug");
+
+	coi_push_sender_config_defaults(sender_set);
+	sender_set->allow = p_strdup(pool, coi_push_setting(user_set,
+							    "coi_push_allow"));
+	sender_set->timeout_msecs = coi_push_setting_time(user_set,
+		"coi_push_timeout", sender_set->timeout_msecs);
+	/* the spool retries, over much longer times than one request */
+	sender_set->max_attempts = 1;
+	sender_set->user_rate = 0;
+	sender_set->max_pending = spool_set->max_jobs;
+	sender_set->exit_wait_msecs = COI_PUSH_SERVICE_EXIT_WAIT_MSECS;
+	sender_set->base_dir = p_strdup(pool,
+		master_service_settings_get(master_service)->base_dir);
+	sender_set->debug = mail_user_set_plugin_getenv_bool(user_set, "coi_push_debug");
+}
+
+static void main_init(void)
+{
+	struct coi_push_spool_settings spool_set;
+	struct coi_push_sender_config sender_set;
+	struct ssl_iostream_settings ssl_set;
+	static const struct setting_parser_info *set_roots[] = { NULL };
+
+	coi_push_settings_pool = pool_alloconly_create("coi-push settings",
+						       1024);
+	storage_service = mail_storage_service_init(master_service, set_roots,
+		MAIL_STORAGE_SERVICE_FLAG_NO_CHDIR |
+		MAIL_STORAGE_SERVICE_FLAG_NO_RESTRICT_ACCESS);
+	coi_push_settings_read(&spool_set, &sender_set);
+	master_service_ssl_client_settings_to_iostream_set(
+		master_service_ssl_settings_get(master_service),
+		coi_push_settings_pool, &ssl_set);
+	sender_set.ssl_set = &ssl_set;
+	coi_push_sender_init(&sender_set);
+
+	coi_push_clients = connection_list_init(&coi_push_client_set,
+						&coi_push_client_vfuncs);
+	coi_push_spool_init(&spool_set);
+}
+
+static void main_deinit(void)
+{
+	/* Requests in flight get a moment; whatever is unsent stays in the
+	   spool for the next start. */
+	coi_push_sender_flush();
+	coi_push_spool_deinit();
+	connection_list_deinit(&coi_push_clients);
+	mail_storage_service_deinit(&storage_service);
+	pool_unref(&coi_push_settings_pool);
+}
+
+int main(int argc, char *argv[])
+{
+	master_service = master_service_init("coi-push",
+		MASTER_SERVICE_FLAG_NO_IDLE_DIE |
+		MASTER_SERVICE_FLAG_KEEP_CONFIG_OPEN, &argc, &argv, "");
+	if (master_getopt(master_service) > 0)
+		return FATAL_DEFAULT;
+	restrict_access_by_env(RESTRICT_ACCESS_FLAG_ALLOW_ROOT, NULL);
+	restrict_access_allow_coredumps(TRUE);
+	master_service_init_log(master_service);
+	master_service_init_finish(master_service);
+
+	main_init();
+	master_service_run(master_service, client_connected);
+	main_deinit();
+
+	master_service_deinit(&master_service);
+	return 0;
+}
