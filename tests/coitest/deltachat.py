@@ -11,6 +11,7 @@ Events are pulled with get_next_event_batch by a background thread and kept
 per account, so a test can wait for an event that already happened: every
 wait_for() takes the first matching event not taken before."""
 
+import base64
 import json
 import os
 import subprocess
@@ -27,6 +28,23 @@ STATE_IN_NOTICED = 13
 STATE_IN_SEEN = 16
 STATE_OUT_DELIVERED = 26
 STATE_OUT_MDN_RCVD = 28
+
+
+def new_devicetoken(prefix="openpgp:"):
+    """A push token like current Delta Chat cores register: "openpgp:" and
+    base64 of an encrypted blob, about 800 octets."""
+    return prefix + base64.b64encode(os.urandom(600)).decode()
+
+
+def register_devicetoken(imap, token):
+    """Replays the exact command Delta Chat sends to register its push
+    token (a LITERAL+ literal) on a coitest.imap.Imap; returns the tagged
+    response."""
+    tag = imap.next_tag()
+    data = token.encode()
+    imap.send(b'%s SETMETADATA "INBOX" (/private/devicetoken {%d+}\r\n%s)\r\n'
+              % (tag.encode(), len(data), data))
+    return imap._finish(tag, [])
 
 
 class RpcError(Exception):

@@ -33,8 +33,10 @@ import time
 import pytest
 
 from coitest.deltachat import (Account, RpcServer, STATE_IN_SEEN,
-                               STATE_OUT_MDN_RCVD)
+                               STATE_OUT_MDN_RCVD, new_devicetoken,
+                               register_devicetoken)
 from coitest.imap import COI_ENABLED, COI_MESSAGE_FILTER, quote, tokenize
+from coitest.pushservice import Notifier
 from coitest.server import PASSWORD
 
 CHATS = "COI/Chats"
@@ -273,3 +275,25 @@ def test_deltachat_encrypted_chat(server, rpc, imap_connect, mode):
             # which Delta Chat never marks \Seen) stays in INBOX
             for box, flags in kept.values():
                 assert (box == CHATS) == ("\\Seen" in flags), kept
+
+
+def test_deltachat_message_wakes_the_recipients_device(server, rpc,
+                                                       imap_connect):
+    """Push end to end with real Delta Chat traffic: Bob's device token is
+    registered with the exact command Delta Chat sends (the desktop core
+    has no push token of its own to register), and a message Alice's core
+    sends makes the coi-push service POST Bob's token to the notifier.
+    Alice, who registered nothing, is never notified."""
+    with Notifier() as notifier:
+        fields = {"coi_deltachat_notify_url": notifier.notify_url}
+        addrs = [server.new_custom_user(fields) for _ in range(2)]
+        alice, bob = setup_pair(server, rpc, addrs)
+        imap = imap_connect(bob.addr)
+        assert "XDELTAPUSH" in imap.capabilities()
+        token = new_devicetoken()
+        assert register_devicetoken(imap, token).status == "OK"
+
+        send_and_read(alice, bob, "wake up, Bob")
+        req = notifier.wait_for_requests(token, 1)[0]
+        assert req.ok and req.body == token.encode(), req.problems
+        assert {r.token for r in notifier.requests()} == {token}

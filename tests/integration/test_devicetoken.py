@@ -16,6 +16,8 @@ import time
 
 import pytest
 
+from coitest.deltachat import new_devicetoken as new_token
+from coitest.deltachat import register_devicetoken as register_like_deltachat
 from coitest.imap import Imap, Literal, assert_cannot
 from coitest.mail import compose, lmtp_send
 from coitest.pushservice import Notifier
@@ -36,25 +38,10 @@ def notifier():
         yield service
 
 
-def new_token(prefix="openpgp:"):
-    """A token like current Delta Chat cores send: "openpgp:" and base64
-    of an encrypted blob, about 800 octets."""
-    return prefix + base64.b64encode(os.urandom(600)).decode()
-
-
 def push_user(server, notifier, **fields):
     fields = dict(fields)
     fields["coi_deltachat_notify_url"] = notifier.notify_url
     return server.new_custom_user(fields)
-
-
-def register_like_deltachat(imap, token):
-    """The exact command Delta Chat sends (a LITERAL+ literal)."""
-    tag = imap.next_tag()
-    data = token.encode()
-    imap.send(b'%s SETMETADATA "INBOX" (/private/devicetoken {%d+}\r\n%s)\r\n'
-              % (tag.encode(), len(data), data))
-    return imap._finish(tag, [])
 
 
 def deliver(server, user, sender="alice@example.net", subject="hello"):
