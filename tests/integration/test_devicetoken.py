@@ -19,7 +19,7 @@ import pytest
 from coitest.deltachat import new_devicetoken as new_token
 from coitest.deltachat import register_devicetoken as register_like_deltachat
 from coitest.imap import Imap, Literal, assert_cannot
-from coitest.mail import compose, lmtp_send
+from coitest.mail import compose, lmtp_send, message_count
 from coitest.pushservice import Notifier
 from coitest.server import DevServer
 
@@ -378,6 +378,31 @@ def test_delivery_does_not_wait_for_the_notifier(server, imap_connect,
                                    token + "x").status == "OK"
     elapsed = deliver(server, down_user)
     assert elapsed < 1.0, elapsed
+
+
+def test_unreachable_coi_push_service_never_affects_delivery(
+        server, imap_connect, notifier):
+    """The delivery hands the notification to the coi-push service over its
+    socket; when that cannot be reached (here: the socket made
+    inaccessible, as if the service were down), the message is delivered
+    all the same and the lost notification is logged."""
+    user = push_user(server, notifier)
+    imap = imap_connect(user)
+    token = new_token()
+    assert register_like_deltachat(imap, token).status == "OK"
+    sock = os.path.join(server.state_dir, "dovecot", "run", "coi-push")
+    mode = os.stat(sock).st_mode & 0o7777
+    log_offset = server.log_size()
+    os.chmod(sock, 0)
+    try:
+        deliver(server, user, subject="while the service is away")
+    finally:
+        os.chmod(sock, mode)
+    assert server.wait_for_log(log_offset, "cannot reach the coi-push service")
+    assert message_count(imap, "INBOX") == 1
+    notifier.assert_no_more_requests(token, 0, seconds=1.0)
+    deliver(server, user, subject="service back")
+    notifier.wait_for_requests(token, 1)
 
 
 def test_notifier_must_be_allowed_by_the_push_policy(server, imap_connect):
