@@ -26,7 +26,6 @@ import argparse
 import hashlib
 import os
 import smtplib
-import statistics
 import sys
 import time
 
@@ -34,7 +33,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from bench_delivery import cpu_ns, lmtp_process_of  # noqa: E402
+from bench_delivery import (cpu_ns, lmtp_process_of,  # noqa: E402
+                            print_round_table)
 from coitest.imap import (COI_ENABLED, COI_MESSAGE_FILTER, Imap,  # noqa: E402
                           Literal, quote)
 from coitest.mail import compose, message_count  # noqa: E402
@@ -178,21 +178,7 @@ def run(server, users, messages, rounds):
         conns[config].quit()
     check_stored(server, users, delivered)
 
-    timed = rounds * per_round
-    print("%d messages per configuration (half chats), interleaved, "
-          "%d rounds of %d" % (timed, rounds, per_round))
-    print()
-    print("| configuration | msg/s | ratio: median of rounds (min-max) "
-          "| lmtp CPU us/msg | CPU ratio: median (min-max) |")
-    print("|---|---|---|---|---|")
-    for config in CONFIGS:
-        ratios = [wall[NONE][r] / wall[config][r] for r in range(rounds)]
-        cpu_ratios = [cpu[NONE][r] / cpu[config][r] for r in range(rounds)]
-        print("| %s | %.0f | %.3f (%.3f-%.3f) | %.0f | %.3f (%.3f-%.3f) |" % (
-            config, timed / sum(wall[config]), statistics.median(ratios),
-            min(ratios), max(ratios), sum(cpu[config]) / timed / 1000,
-            statistics.median(cpu_ratios), min(cpu_ratios),
-            max(cpu_ratios)))
+    print_round_table(CONFIGS, NONE, wall, cpu, rounds, per_round)
 
 
 def main():

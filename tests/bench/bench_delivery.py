@@ -44,7 +44,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from coitest.imap import COI_ENABLED, COI_MESSAGE_FILTER, Imap  # noqa: E402
 from coitest.mail import compose, message_count  # noqa: E402
-from coitest.server import TOP, DevServer  # noqa: E402
+from coitest.server import DevServer  # noqa: E402
 
 VANILLA = "vanilla + Sieve"
 PLUGIN = "coi plugin, active"
@@ -127,11 +127,9 @@ def cpu_ns(pid):
 
 
 def setup_users(server):
-    sieve_dir = os.path.join(server.state_dir, "sieve")
-    os.makedirs(sieve_dir)
-    script = os.path.join(sieve_dir, "coi-filter.sieve")
-    shutil.copy(os.path.join(TOP, "sieve", "coi-filter.sieve"), script)
-    os.chmod(sieve_dir, 0o755)
+    # coi-server copies the shipped scripts there, owned by the mail user
+    # (Sieve stores the compiled binary next to the script)
+    script = os.path.join(server.state_dir, "sieve", "coi-filter.sieve")
 
     users = {
         VANILLA: server.new_vanilla_user(),
@@ -219,6 +217,13 @@ def run_throughput(server, users, messages, rounds):
         conns[config].quit()
     check_stored(server, users, delivered)
 
+    print_round_table(CONFIGS, VANILLA, wall, cpu, rounds, per_round)
+
+
+def print_round_table(configs, baseline, wall, cpu, rounds, per_round):
+    """The result of an interleaved run: wall[config][round] and
+    cpu[config][round] are seconds and nanoseconds of lmtp CPU; ratios are
+    baseline/config per round (higher is faster), median and range."""
     timed = rounds * per_round
     print("%d messages per configuration (half chats), interleaved, "
           "%d rounds of %d" % (timed, rounds, per_round))
@@ -226,9 +231,9 @@ def run_throughput(server, users, messages, rounds):
     print("| configuration | msg/s | ratio: median of rounds (min-max) "
           "| lmtp CPU us/msg | CPU ratio: median (min-max) |")
     print("|---|---|---|---|---|")
-    for config in CONFIGS:
-        ratios = [wall[VANILLA][r] / wall[config][r] for r in range(rounds)]
-        cpu_ratios = [cpu[VANILLA][r] / cpu[config][r]
+    for config in configs:
+        ratios = [wall[baseline][r] / wall[config][r] for r in range(rounds)]
+        cpu_ratios = [cpu[baseline][r] / cpu[config][r]
                       for r in range(rounds)]
         print("| %s | %.0f | %.3f (%.3f-%.3f) | %.0f | %.3f (%.3f-%.3f) |" % (
             config, timed / sum(wall[config]), statistics.median(ratios),
