@@ -8,7 +8,6 @@ The development server enables XDELTAPUSH with retry delays of 1, 2, 4 and
 gives its users their own notifier with the userdb field
 coi_deltachat_notify_url."""
 
-import base64
 import os
 import re
 import socket
@@ -18,7 +17,7 @@ import pytest
 
 from coitest.deltachat import new_devicetoken as new_token
 from coitest.deltachat import register_devicetoken as register_like_deltachat
-from coitest.imap import Imap, Literal, assert_cannot
+from coitest.imap import Imap, assert_cannot
 from coitest.mail import compose, lmtp_send, message_count
 from coitest.pushservice import Notifier
 from coitest.server import DevServer
