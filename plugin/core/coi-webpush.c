@@ -58,9 +58,10 @@ struct coi_webpush_job {
 	const char *username;
 	const char *id;
 	bool validation;
-	/* Prepared when the first request carried the message content: a
-	   413 is retried once without it. */
-	struct coi_push_request_params *retry_without_content;
+	/* What the request was made of; its payload_without_content (set
+	   when the first request carried the message content) is encrypted
+	   only if a 413 asks for the retry without it. */
+	struct coi_webpush_prepared *prep;
 };
 
 /* A subscription the push service declared gone (404/410) while its user
@@ -389,13 +390,34 @@ void coi_webpush_user_deinit(struct mail_user *user)
 	i_free(key);
 }
 
+/* Everything a push needs, copied out of the user: it is prepared after
+   the delivery (or command) has finished, when LMTP has freed the user. */
+struct coi_webpush_prepared {
+	struct coi_webpush_job *job;
+	struct coi_webpush_subscription sub;
+	const char *subject;
+	unsigned int ttl;
+	const char *payload;
+	const char *payload_without_content;
+};
+
+static int
+coi_webpush_request_build(const struct coi_webpush_prepared *prep,
+			  const char *payload,
+			  struct coi_push_request_params **params_r,
+			  const char **error_r);
+
+/* Sends the job's push again without the message content, once. */
+static int
+coi_webpush_retry_without_content(struct coi_webpush_job *job,
+				  const char **error_r);
+
 static void
 coi_webpush_job_callback(enum coi_push_result result, unsigned int status,
 			 const char *reason, struct coi_webpush_job *job)
 {
 	struct mail_user *user = coi_webpush_live_user(job->username);
 	const char *what = job->validation ? "validation" : "message";
-	struct coi_push_request_params *retry;
 	const char *error;
 
 	switch (result) {
@@ -415,11 +437,8 @@ coi_webpush_job_callback(enum coi_push_result result, unsigned int status,
 		}
 		break;
 	case COI_PUSH_RESULT_TOO_LARGE:
-		if (job->retry_without_content != NULL) {
-			retry = job->retry_without_content;
-			job->retry_without_content = NULL;
-			if (coi_push_send(NULL, retry, coi_webpush_job_callback,
-					  job, &error) == 0)
+		if (job->prep->payload_without_content != NULL) {
+			if (coi_webpush_retry_without_content(job, &error) == 0)
 				return;
 			reason = t_strdup_printf("%s, and the retry without "
 						 "content failed: %s", reason,
@@ -513,16 +532,6 @@ coi_webpush_authorization(struct coi_webpush_keys *keys, const char *origin,
 	return 0;
 }
 
-/* Everything a push needs, copied out of the user: it is prepared after
-   the delivery (or command) has finished, when LMTP has freed the user. */
-struct coi_webpush_prepared {
-	struct coi_webpush_job *job;
-	struct coi_webpush_subscription sub;
-	const char *subject;
-	unsigned int ttl;
-	const char *payload;
-	const char *payload_without_content;
-};
 
 /* Builds the encrypted request for one payload, in pool. */
 static int
@@ -584,6 +593,21 @@ coi_webpush_request_build(const struct coi_webpush_prepared *prep,
 	return 0;
 }
 
+static int
+coi_webpush_retry_without_content(struct coi_webpush_job *job,
+				  const char **error_r)
+{
+	struct coi_webpush_prepared *prep = job->prep;
+	struct coi_push_request_params *params;
+
+	if (coi_webpush_request_build(prep, prep->payload_without_content,
+				      &params, error_r) < 0)
+		return -1;
+	prep->payload_without_content = NULL;
+	return coi_push_send(NULL, params, coi_webpush_job_callback, job,
+			     error_r);
+}
+
 static void coi_webpush_prepared_send(struct coi_webpush_prepared *prep)
 {
 	struct coi_webpush_job *job = prep->job;
@@ -592,10 +616,6 @@ static void coi_webpush_prepared_send(struct coi_webpush_prepared *prep)
 
 	if (coi_webpush_request_build(prep, prep->payload, &params,
 				      &error) < 0 ||
-	    (prep->payload_without_content != NULL &&
-	     coi_webpush_request_build(prep, prep->payload_without_content,
-				       &job->retry_without_content,
-				       &error) < 0) ||
 	    coi_push_send(NULL, params, coi_webpush_job_callback, job,
 			  &error) < 0) {
 		i_warning("coi: %s: WebPush %s to subscription %s not sent: %s",
@@ -630,6 +650,7 @@ coi_webpush_send(struct mail_user *user, const char *id,
 
 	prep = p_new(pool, struct coi_webpush_prepared, 1);
 	prep->job = job;
+	job->prep = prep;
 	prep->sub = *sub;
 	prep->sub.client = p_strdup(pool, sub->client);
 	prep->sub.device = p_strdup(pool, sub->device);
