@@ -763,11 +763,10 @@ static int coi_webpush_b64_decode(const char *str, buffer_t *out)
 	return 0;
 }
 
-int coi_webpush_p256dh_parse(const char *str, buffer_t *point_out,
-			     const char **error_r)
+int coi_webpush_p256dh_decode(const char *str, buffer_t *point_out,
+			      const char **error_r)
 {
 	buffer_t *point;
-	EVP_PKEY *pkey;
 
 	if (strlen(str) > COI_WEBPUSH_P256DH_MAX_LEN) {
 		*error_r = "p256dh is too long";
@@ -789,6 +788,19 @@ int coi_webpush_p256dh_parse(const char *str, buffer_t *point_out,
 		*error_r = "p256dh is not an uncompressed P-256 point";
 		return -1;
 	}
+	buffer_append_buf(point_out, point, 0, SIZE_MAX);
+	return 0;
+}
+
+int coi_webpush_p256dh_parse(const char *str, buffer_t *point_out,
+			     const char **error_r)
+{
+	buffer_t *point;
+	EVP_PKEY *pkey;
+
+	point = t_buffer_create(COI_WEBPUSH_P256_POINT_SIZE);
+	if (coi_webpush_p256dh_decode(str, point, error_r) < 0)
+		return -1;
 	pkey = coi_webpush_p256_public_key(point->data);
 	if (pkey == NULL) {
 		*error_r = "p256dh is not a point on P-256";

@@ -80,6 +80,11 @@ int coi_webpush_endpoint_origin(const char *url, const char **origin_r,
    a client. */
 int coi_webpush_p256dh_parse(const char *str, buffer_t *point_out,
 			     const char **error_r);
+/* Like coi_webpush_p256dh_parse(), but only the encoding and the point
+   format are checked, not that the point is on the curve: for stored
+   subscriptions, whose key is checked again by coi_webpush_encrypt(). */
+int coi_webpush_p256dh_decode(const char *str, buffer_t *point_out,
+			      const char **error_r);
 /* Parse the auth secret of a subscription: base64url or base64, padded or
    not, of exactly 16 octets, which are appended to auth_out. Returns 0 on
    success, -1 if not valid (the error is safe to show to a client). */

@@ -555,7 +555,7 @@ coi_webpush_request_build(const struct coi_webpush_prepared *prep,
 	ua_public = t_buffer_create(65);
 	auth = t_buffer_create(16);
 	body = t_buffer_create(strlen(payload) + 128);
-	if (coi_webpush_p256dh_parse(sub->p256dh, ua_public, error_r) < 0 ||
+	if (coi_webpush_p256dh_decode(sub->p256dh, ua_public, error_r) < 0 ||
 	    coi_webpush_auth_parse(sub->auth, auth, error_r) < 0 ||
 	    coi_webpush_encrypt(ua_public->data, auth->data, payload,
 				strlen(payload), body, error_r) < 0 ||
