@@ -58,6 +58,8 @@ const char *coi_push_job_to_line(const struct coi_push_job *job)
 	}
 	if (job->user_rate)
 		coi_push_job_field(str, "rate", "1");
+	if (job->memory_only)
+		coi_push_job_field(str, "memory", "1");
 	coi_push_job_field(str, "created", dec2str(job->created));
 	coi_push_job_field(str, "attempts", dec2str(job->attempts));
 	coi_push_job_field(str, "next", dec2str(job->next_attempt));
@@ -141,6 +143,8 @@ int coi_push_job_parse(pool_t pool, const char *line,
 			}
 		} else if (strcmp(name, "rate") == 0)
 			job_r->user_rate = strcmp(value, "1") == 0;
+		else if (strcmp(name, "memory") == 0)
+			job_r->memory_only = strcmp(value, "1") == 0;
 		else if (strcmp(name, "dedupe") == 0)
 			job_r->dedupe_key = p_strdup(pool, value);
 		else if (strcmp(name, "gone") == 0)

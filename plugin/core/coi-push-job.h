@@ -50,6 +50,10 @@ struct coi_push_job {
 	unsigned int send_attempts;
 	/* The per-user rate (coi_push_user_rate) applies. */
 	bool user_rate;
+	/* Not written to the spool, so lost if the service restarts: for
+	   pushes that are of use only soon and whose body should not be
+	   stored (WebPush: the plaintext preview of the message). */
+	bool memory_only;
 
 	/* Kept by the service */
 	time_t created;

@@ -467,6 +467,9 @@ coi_webpush_job_append(struct mail_user *user, const char *id,
 		job.send_attempts = 1;
 	/* the validation push answers a client's command */
 	job.user_rate = !validation;
+	/* the retries are over within a minute; and the plaintext preview
+	   of the message is not to be stored anywhere else */
+	job.memory_only = TRUE;
 	job.created = ioloop_time;
 	str_append(lines, coi_push_job_to_line(&job));
 	str_append_c(lines, '\n');

@@ -117,7 +117,8 @@ static void test_coi_push_job_line(void)
 	test_assert(parsed.next_attempt == 1700000512);
 	test_assert(parsed.fallback_body == NULL && !parsed.gone_on_404 &&
 		    parsed.encrypt_p256dh == NULL && parsed.encrypt_auth == NULL &&
-		    parsed.send_attempts == 0 && !parsed.user_rate);
+		    parsed.send_attempts == 0 && !parsed.user_rate &&
+		    !parsed.memory_only);
 
 	/* the WebPush fields */
 	job.protocol = "webpush";
@@ -128,13 +129,15 @@ static void test_coi_push_job_line(void)
 	job.encrypt_auth = "BTBZMqHH";
 	job.send_attempts = 4;
 	job.user_rate = TRUE;
+	job.memory_only = TRUE;
 	test_assert(coi_push_job_parse(pool, coi_push_job_to_line(&job),
 				       &parsed, &error) == 0);
 	test_assert(parsed.fallback_body_size == 15 &&
 		    memcmp(parsed.fallback_body, job.fallback_body, 15) == 0);
 	test_assert(parsed.body_size == job.body_size &&
 		    memcmp(parsed.body, body, job.body_size) == 0);
-	test_assert(parsed.gone_on_404 && parsed.user_rate);
+	test_assert(parsed.gone_on_404 && parsed.user_rate &&
+		    parsed.memory_only);
 	test_assert_strcmp(parsed.encrypt_p256dh, "BCVxsr7N");
 	test_assert_strcmp(parsed.encrypt_auth, "BTBZMqHH");
 	test_assert(parsed.send_attempts == 4);

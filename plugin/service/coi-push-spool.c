@@ -155,7 +155,7 @@ static int coi_push_spool_job_write(struct coi_push_spool_job *sjob)
 	const char *tmp_path, *path, *line;
 	int fd, ret = 0;
 
-	if (!spool->persistent)
+	if (!spool->persistent || sjob->job.memory_only)
 		return 0;
 	if (sjob->file_name == NULL) {
 		sjob->file_name = i_strdup_printf("%lld.%s.%u",
