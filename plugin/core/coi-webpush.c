@@ -533,6 +533,44 @@ struct coi_webpush_recipients {
 	ARRAY(struct coi_webpush_recipient) subs;
 };
 
+/* The validated subscriptions as stored, "<id>\t<stored value>\n" each
+   (the stored JSON has no tabs or newlines): the form the configuration
+   cache keeps. */
+static int
+coi_webpush_validated_read(struct mail_user *user, string_t *out)
+{
+	struct coi_webpush_subscription sub;
+	ARRAY_TYPE(const_string) ids;
+	struct mailbox *box;
+	const char *id;
+	int ret, result = 0;
+
+	box = coi_webpush_inbox_alloc(user);
+	t_array_init(&ids, 8);
+	if (coi_webpush_subscription_ids(box, pool_datastack_create(),
+					 &ids) < 0) {
+		e_error(user->event, "coi: Failed to list WebPush "
+			"subscriptions: %s",
+			mailbox_get_last_internal_error(box, NULL));
+		result = -1;
+	}
+	array_foreach_elem(&ids, id) {
+		ret = coi_webpush_subscription_lookup(box, id, NULL,
+			pool_datastack_create(), &sub);
+		if (ret < 0) {
+			e_error(user->event, "coi: Failed to read WebPush "
+				"subscription %s: %s", id,
+				mailbox_get_last_internal_error(box, NULL));
+			result = -1;
+		} else if (ret > 0 && sub.validated) {
+			str_printfa(out, "%s\t%s\n", id,
+				    coi_webpush_subscription_to_json(&sub));
+		}
+	}
+	mailbox_free(&box);
+	return result;
+}
+
 struct coi_webpush_recipients *
 coi_webpush_recipients_get(struct mail_user *user, pool_t pool)
 {
@@ -540,61 +578,63 @@ coi_webpush_recipients_get(struct mail_user *user, pool_t pool)
 	struct coi_webpush_recipient *rcpt;
 	struct coi_webpush_subscription sub;
 	struct coi_config_cache_entry *cache_entry = NULL;
-	ARRAY_TYPE(const_string) ids;
 	const ARRAY_TYPE(coi_push_gone) *gone;
-	struct mailbox *box;
-	const char *id, *dict_path;
-	bool has_subscriptions;
-	int ret;
+	const char *dict_path, *cached, *const *lines, *p, *id, *error;
+	string_t *validated;
 
 	if (!coi_webpush_user_enabled(user))
 		return NULL;
 	/* Asked for every delivery: most users have no subscription, and
-	   listing the attributes costs more than all of COI's filing. */
+	   listing the attributes costs more than all of COI's filing. The
+	   validated subscriptions are kept with the configuration while the
+	   attribute dict is unchanged. */
 	dict_path = coi_user_attribute_dict_path(user);
 	if (dict_path != NULL &&
 	    coi_config_cache_lookup_webpush(user->username, dict_path,
-					    &has_subscriptions,
-					    &cache_entry) > 0 &&
-	    !has_subscriptions)
-		return NULL;
+					    &cached, &cache_entry) > 0) {
+		if (cached[0] == '\0')
+			return NULL;
+	} else {
+		cached = NULL;
+	}
 
 	rcpts = p_new(pool, struct coi_webpush_recipients, 1);
 	p_array_init(&rcpts->subs, pool, 4);
 	T_BEGIN {
-		box = coi_webpush_inbox_alloc(user);
-		t_array_init(&ids, 8);
-		if (coi_webpush_subscription_ids(box, pool_datastack_create(),
-						 &ids) < 0) {
-			e_error(user->event, "coi: Failed to list WebPush "
-				"subscriptions: %s",
-				mailbox_get_last_internal_error(box, NULL));
-		} else if (cache_entry != NULL) {
-			coi_config_cache_update_webpush(cache_entry,
-							array_count(&ids) > 0);
+		if (cached == NULL) {
+			validated = t_str_new(1024);
+			if (coi_webpush_validated_read(user, validated) == 0 &&
+			    cache_entry != NULL) {
+				coi_config_cache_update_webpush(cache_entry,
+					str_c(validated));
+			}
+			cached = str_c(validated);
 		}
 		gone = coi_webpush_gone_get(user);
-		array_foreach_elem(&ids, id) {
-			ret = coi_webpush_subscription_lookup(box, id, NULL,
-							      pool, &sub);
-			if (ret > 0 &&
-			    coi_webpush_subscription_is_gone(gone, id, &sub)) {
+		for (lines = t_strsplit(cached, "\n"); *lines != NULL;
+		     lines++) {
+			p = strchr(*lines, '\t');
+			if (p == NULL)
+				continue;
+			id = t_strdup_until(*lines, p);
+			if (coi_webpush_subscription_parse_stored(pool, p + 1,
+					&sub, &error) < 0) {
+				/* cannot happen: the value was parsed and
+				   written by this code */
+				e_error(user->event, "coi: Ignoring broken "
+					"WebPush subscription %s: %s", id,
+					error);
+				continue;
+			}
+			if (coi_webpush_subscription_is_gone(gone, id, &sub)) {
 				coi_webpush_subscription_delete(user, id,
 					"the push service reported it gone");
-				ret = 0;
+				continue;
 			}
-			if (ret < 0) {
-				e_error(user->event, "coi: Failed to read "
-					"WebPush subscription %s: %s", id,
-					mailbox_get_last_internal_error(box,
-									NULL));
-			} else if (ret > 0 && sub.validated) {
-				rcpt = array_append_space(&rcpts->subs);
-				rcpt->id = p_strdup(pool, id);
-				rcpt->sub = sub;
-			}
+			rcpt = array_append_space(&rcpts->subs);
+			rcpt->id = p_strdup(pool, id);
+			rcpt->sub = sub;
 		}
-		mailbox_free(&box);
 	} T_END;
 	return array_count(&rcpts->subs) == 0 ? NULL : rcpts;
 }
