@@ -115,8 +115,19 @@ coi_webpush_pkey_get_point(EVP_PKEY *pkey,
 			   unsigned char point_r[COI_WEBPUSH_P256_POINT_SIZE])
 {
 	BIGNUM *x = NULL, *y = NULL;
+	size_t len;
 	int ret = -1;
 
+	/* the encoded point, when the key keeps it uncompressed (keys
+	   generated or imported here do): much cheaper than the
+	   coordinates */
+	if (EVP_PKEY_get_octet_string_param(pkey,
+			OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point_r,
+			COI_WEBPUSH_P256_POINT_SIZE, &len) == 1 &&
+	    len == COI_WEBPUSH_P256_POINT_SIZE &&
+	    point_r[0] == POINT_CONVERSION_UNCOMPRESSED)
+		return 0;
+	ERR_clear_error();
 	if (EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_X, &x) == 1 &&
 	    EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_Y, &y) == 1) {
 		point_r[0] = POINT_CONVERSION_UNCOMPRESSED;
@@ -193,21 +204,40 @@ coi_webpush_p256_public_key(
 	return pkey;
 }
 
+/* Set up once per process: every push generates a key, and with OpenSSL 3
+   setting up a context (fetching the implementation) costs about as much
+   as the generation itself. */
+static EVP_PKEY_CTX *coi_webpush_keygen_ctx = NULL;
+
 static EVP_PKEY *coi_webpush_p256_generate(const char **error_r)
 {
-	EVP_PKEY_CTX *ctx;
+	EVP_PKEY_CTX *ctx = coi_webpush_keygen_ctx;
 	EVP_PKEY *pkey = NULL;
 
-	ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-	if (ctx == NULL || EVP_PKEY_keygen_init(ctx) != 1 ||
-	    EVP_PKEY_CTX_set_group_name(ctx, COI_WEBPUSH_P256_GROUP) != 1 ||
-	    EVP_PKEY_generate(ctx, &pkey) != 1) {
+	if (ctx == NULL) {
+		ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+		if (ctx == NULL || EVP_PKEY_keygen_init(ctx) != 1 ||
+		    EVP_PKEY_CTX_set_group_name(ctx,
+				COI_WEBPUSH_P256_GROUP) != 1) {
+			*error_r = coi_webpush_openssl_error(
+				"P-256 key generation");
+			EVP_PKEY_CTX_free(ctx);
+			return NULL;
+		}
+		coi_webpush_keygen_ctx = ctx;
+	}
+	if (EVP_PKEY_generate(ctx, &pkey) != 1) {
 		*error_r = coi_webpush_openssl_error("P-256 key generation");
 		EVP_PKEY_free(pkey);
 		pkey = NULL;
 	}
-	EVP_PKEY_CTX_free(ctx);
 	return pkey;
+}
+
+void coi_webpush_crypto_deinit(void)
+{
+	EVP_PKEY_CTX_free(coi_webpush_keygen_ctx);
+	coi_webpush_keygen_ctx = NULL;
 }
 
 /* A key pair from a known private scalar: only for known-answer tests. The

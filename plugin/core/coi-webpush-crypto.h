@@ -35,6 +35,9 @@
 
 struct coi_webpush_vapid_key;
 
+/* Frees what the process keeps for generating keys. */
+void coi_webpush_crypto_deinit(void);
+
 /* Load the VAPID key, a P-256 private key in PEM (PKCS#8 or "EC PRIVATE
    KEY"), from path. When the file does not exist and create is TRUE, a new
    key is generated and written with mode 0600; when several processes do

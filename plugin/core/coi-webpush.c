@@ -152,6 +152,7 @@ void coi_webpush_deinit(void)
 	if (coi_webpush_keys != NULL)
 		coi_webpush_keys_free(&coi_webpush_keys);
 	coi_webpush_jwt_cache_free();
+	coi_webpush_crypto_deinit();
 }
 
 /*

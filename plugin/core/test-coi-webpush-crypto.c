@@ -958,6 +958,7 @@ int main(void)
 		NULL
 	};
 	char dir_template[] = "/tmp/test-coi-webpush-crypto.XXXXXX";
+	int ret;
 
 	/* key and secret files go here; the last test removes it */
 	if (mkdtemp(dir_template) == NULL) {
@@ -965,5 +966,7 @@ int main(void)
 		return 1;
 	}
 	test_dir = dir_template;
-	return test_run(test_functions);
+	ret = test_run(test_functions);
+	coi_webpush_crypto_deinit();
+	return ret;
 }

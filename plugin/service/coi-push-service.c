@@ -22,6 +22,7 @@
 #include "coi-push-job.h"
 #include "coi-push-sender.h"
 #include "coi-push-spool.h"
+#include "coi-webpush-crypto.h"
 
 #define COI_PUSH_RETRY_DELAYS_DEFAULT "8s 64s 512s 4096s"
 #define COI_PUSH_DEDUPE_INTERVAL_DEFAULT_SECS 10
@@ -196,6 +197,7 @@ static void main_deinit(void)
 	   spool for the next start. */
 	coi_push_sender_flush();
 	coi_push_spool_deinit();
+	coi_webpush_crypto_deinit();
 	connection_list_deinit(&coi_push_clients);
 	mail_storage_service_deinit(&storage_service);
 	pool_unref(&coi_push_settings_pool);
