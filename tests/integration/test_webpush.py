@@ -542,8 +542,9 @@ def test_unlisted_host_name_needs_https(imap, push):
 
 
 def test_per_user_push_rate_is_limited(server, imap, user, push):
-    """coi_push_user_rate (default 60 per minute and process): a burst of
-    deliveries on one LMTP connection (one process) is cut off."""
+    """coi_push_user_rate (default 60 per minute, counted by the coi-push
+    service; the validation push does not count): a burst of deliveries
+    is cut off."""
     import smtplib
     sub = subscribe_validated(imap, push, "rate-limit-1")
     offset = server.log_size()
