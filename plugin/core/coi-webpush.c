@@ -2,7 +2,6 @@
 
 #include "lib.h"
 #include "array.h"
-#include "hash.h"
 #include "buffer.h"
 #include "str.h"
 #include "hex-binary.h"
