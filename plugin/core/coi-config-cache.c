@@ -20,7 +20,8 @@ struct coi_config_cache_entry {
 	/* what was read from this file, each fact if its flag is set */
 	bool config_valid, webpush_valid, devicetokens_valid;
 	struct coi_config config;
-	bool has_webpush_subscriptions;
+	/* validated WebPush subscriptions, "<id>\t<stored value>\n" each */
+	char *webpush_subscriptions;
 	bool has_devicetokens;
 	unsigned int last_use;
 };
@@ -56,6 +57,7 @@ static void coi_config_cache_entry_free(struct coi_config_cache_entry *entry)
 		i_close_fd(&entry->fd);
 	i_free(entry->username);
 	i_free(entry->path);
+	i_free(entry->webpush_subscriptions);
 	i_zero(entry);
 }
 
@@ -109,6 +111,7 @@ static int coi_config_cache_snapshot(struct coi_config_cache_entry *entry)
 	entry->snapshot = FALSE;
 	entry->config_valid = FALSE;
 	entry->webpush_valid = FALSE;
+	i_free_and_null(entry->webpush_subscriptions);
 	entry->devicetokens_valid = FALSE;
 	if (entry->fd != -1)
 		i_close_fd(&entry->fd);
@@ -181,7 +184,7 @@ void coi_config_cache_update(struct coi_config_cache_entry *entry,
 }
 
 int coi_config_cache_lookup_webpush(const char *username, const char *path,
-				    bool *has_subscriptions_r,
+				    const char **subscriptions_r,
 				    struct coi_config_cache_entry **entry_r)
 {
 	struct coi_config_cache_entry *entry;
@@ -190,7 +193,7 @@ int coi_config_cache_lookup_webpush(const char *username, const char *path,
 	if ((entry = coi_config_cache_get(username, path)) == NULL)
 		return -1;
 	if (entry->webpush_valid) {
-		*has_subscriptions_r = entry->has_webpush_subscriptions;
+		*subscriptions_r = entry->webpush_subscriptions;
 		return 1;
 	}
 	*entry_r = entry;
@@ -198,11 +201,12 @@ int coi_config_cache_lookup_webpush(const char *username, const char *path,
 }
 
 void coi_config_cache_update_webpush(struct coi_config_cache_entry *entry,
-				     bool has_subscriptions)
+				     const char *subscriptions)
 {
 	i_assert(entry->username != NULL);
 
-	entry->has_webpush_subscriptions = has_subscriptions;
+	i_free(entry->webpush_subscriptions);
+	entry->webpush_subscriptions = i_strdup(subscriptions);
 	entry->webpush_valid = TRUE;
 }
 

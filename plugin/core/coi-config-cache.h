@@ -46,13 +46,15 @@ int coi_config_cache_lookup(const char *username, const char *path,
    with this entry. */
 void coi_config_cache_update(struct coi_config_cache_entry *entry,
 			     const struct coi_config *config);
-/* The same for "the user has at least one stored WebPush subscription",
-   which every delivery asks. */
+/* The same for the user's validated WebPush subscriptions, which every
+   delivery asks for: a string the caller made of them ("" for none). A
+   validated subscription does not expire, so the list is current while
+   the file is. */
 int coi_config_cache_lookup_webpush(const char *username, const char *path,
-				    bool *has_subscriptions_r,
+				    const char **subscriptions_r,
 				    struct coi_config_cache_entry **entry_r);
 void coi_config_cache_update_webpush(struct coi_config_cache_entry *entry,
-				     bool has_subscriptions);
+				     const char *subscriptions);
 /* The same for "the user has at least one stored Delta Chat device
    token". */
 int coi_config_cache_lookup_devicetokens(const char *username,

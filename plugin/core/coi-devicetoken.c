@@ -6,9 +6,6 @@
 #include "hex-binary.h"
 #include "hash-method.h"
 #include "ioloop.h"
-#include "net.h"
-#include "write-full.h"
-#include "read-full.h"
 #include "settings-parser.h"
 #include "mail-storage-private.h"
 #include "mail-namespace.h"
@@ -17,12 +14,11 @@
 #include "coi-plugin.h"
 #include "coi-push-sender.h"
 #include "coi-push-job.h"
+#include "coi-push-submit.h"
 #include "coi-config-cache.h"
 #include "coi-webpush-payload.h"
 #include "coi-devicetoken.h"
 
-#include <fcntl.h>
-#include <unistd.h>
 #include <sys/stat.h>
 
 /* The public entry on INBOX (Delta Chat: SETMETADATA "INBOX"
@@ -35,7 +31,6 @@
 /* The server information entries Delta Chat reads on "". */
 #define COI_DELTACHAT_SERVER_PREFIX \
 	MAILBOX_ATTRIBUTE_PREFIX_DOVECOT_PVT_SERVER "vendor/deltachat/"
-#define COI_DEVICETOKEN_GONE_FILE_MAX 65536
 
 #define COI_DEVICETOKEN_ERROR_TOO_LONG \
 	"Device token too long (at most 4096 octets)"
@@ -45,7 +40,6 @@
 struct coi_devicetoken_recipients {
 	ARRAY_TYPE(coi_devicetoken) tokens;
 	const char *notify_url;
-	const char *socket_path;
 };
 
 bool coi_devicetoken_user_enabled(struct mail_user *user)
@@ -69,13 +63,6 @@ static unsigned int coi_devicetoken_expire_secs(struct mail_user *user)
 		return COI_DEVICETOKEN_EXPIRE_DEFAULT_SECS;
 	}
 	return secs;
-}
-
-static const char *coi_devicetoken_spool_dir(struct mail_user *user)
-{
-	const char *dir = mail_user_plugin_getenv(user, "coi_push_spool_dir");
-
-	return dir != NULL && dir[0] != '\0' ? dir : COI_PUSH_SPOOL_DIR_DEFAULT;
 }
 
 /*
@@ -188,38 +175,6 @@ coi_devicetoken_delete_ids(struct mailbox *box,
 	return mailbox_transaction_commit(&t);
 }
 
-/* The tokens the coi-push service recorded as gone (410) for the user:
-   each removes the token with that id unless it was registered again
-   after the notifier's answer. */
-static void
-coi_devicetoken_gone_read(struct mail_user *user, pool_t pool,
-			  ARRAY_TYPE(coi_push_gone) *gone)
-{
-	const char *path;
-	char buf[COI_DEVICETOKEN_GONE_FILE_MAX + 1];
-	ssize_t ret;
-	int fd;
-
-	path = t_strdup_printf("%s/"COI_PUSH_SPOOL_GONE_DIR"/%s",
-			       coi_devicetoken_spool_dir(user),
-			       coi_push_gone_file_name(user->username));
-	fd = open(path, O_RDONLY);
-	if (fd == -1) {
-		if (errno != ENOENT) {
-			e_error(user->event, "coi: open(%s) failed: %m", path);
-		}
-		return;
-	}
-	ret = read(fd, buf, sizeof(buf) - 1);
-	if (ret < 0)
-		e_error(user->event, "coi: read(%s) failed: %m", path);
-	else {
-		buf[ret] = '\0';
-		coi_push_gone_parse(pool, buf, gone);
-	}
-	i_close_fd(&fd);
-}
-
 static bool
 coi_devicetoken_is_gone(const ARRAY_TYPE(coi_push_gone) *gone,
 			const struct coi_devicetoken *dt)
@@ -249,7 +204,10 @@ coi_devicetoken_list_box(struct mailbox *box, pool_t pool,
 	if (array_count(&all) == 0)
 		return 0;
 	t_array_init(&gone, 4);
-	coi_devicetoken_gone_read(user, pool_datastack_create(), &gone);
+	/* the tokens the coi-push service recorded as gone (410): each
+	   removes the token with that id unless it was registered again
+	   after the notifier's answer */
+	coi_push_gone_read(user, pool_datastack_create(), &gone);
 	t_array_init(&removed, 4);
 	array_foreach(&all, dt) {
 		if (coi_devicetoken_is_gone(&gone, dt)) {
@@ -363,8 +321,6 @@ coi_devicetoken_recipients_get(struct mail_user *user, pool_t pool)
 	url = mail_user_plugin_getenv(user, "coi_deltachat_notify_url");
 	rcpts->notify_url = p_strdup(pool, url != NULL && url[0] != '\0' ?
 				     url : COI_DEVICETOKEN_NOTIFY_URL_DEFAULT);
-	rcpts->socket_path = p_strconcat(pool, user->set->base_dir,
-		"/"COI_PUSH_SERVICE_SOCKET_NAME, NULL);
 	return rcpts;
 }
 
@@ -386,7 +342,7 @@ coi_devicetoken_submit(struct mail_user *user,
 	const struct coi_devicetoken *dt;
 	struct coi_push_job job;
 	string_t *lines = t_str_new(2048);
-	int fd;
+	const char *error;
 
 	array_foreach(&rcpts->tokens, dt) {
 		i_zero(&job);
@@ -403,23 +359,13 @@ coi_devicetoken_submit(struct mail_user *user,
 		str_append_c(lines, '\n');
 	}
 
-	fd = net_connect_unix(rcpts->socket_path);
-	if (fd == -1) {
+	if (coi_push_submit(user, lines, &error) < 0) {
 		e_error(user->event, "coi: Delta Chat notification not sent: "
-			"cannot reach the coi-push service: "
-			"net_connect_unix(%s) failed: %m", rcpts->socket_path);
-		return;
-	}
-	/* the socket buffer takes the jobs at once; a full buffer means
-	   the service is stuck, and the delivery does not wait for it */
-	if (write(fd, str_data(lines), str_len(lines)) != (ssize_t)str_len(lines)) {
-		e_error(user->event, "coi: Delta Chat notification not sent: "
-			"write(%s) failed: %m", rcpts->socket_path);
+			"%s", error);
 	} else {
 		e_debug(user->event, "coi: Delta Chat notification queued "
 			"for %u device tokens", array_count(&rcpts->tokens));
 	}
-	i_close_fd(&fd);
 }
 
 void coi_devicetoken_notify_message(struct mail_user *user,

@@ -17,14 +17,6 @@ const char *coi_plugin_version = DOVECOT_ABI_VERSION;
 struct coi_user_module coi_user_module =
 	MODULE_CONTEXT_INIT(&mail_user_module_register);
 
-static void coi_mail_user_deinit(struct mail_user *user)
-{
-	struct coi_user *cuser = COI_USER_CONTEXT(user);
-
-	coi_webpush_user_deinit(user);
-	cuser->module_ctx.super.deinit(user);
-}
-
 static void coi_mail_user_created(struct mail_user *user)
 {
 	struct coi_user *cuser;
@@ -37,7 +29,6 @@ static void coi_mail_user_created(struct mail_user *user)
 	cuser = p_new(user->pool, struct coi_user, 1);
 	cuser->module_ctx.super = *v;
 	user->vlast = &cuser->module_ctx.super;
-	v->deinit = coi_mail_user_deinit;
 	MODULE_CONTEXT_SET(user, coi_user_module, cuser);
 }
 
@@ -69,7 +60,6 @@ static void coi_mail_namespaces_created(struct mail_namespace *namespaces)
 		root, sep, COI_MAILBOX_CHATS);
 	cuser->contacts_vname = p_strdup_printf(user->pool, "%s%c%s",
 		root, sep, COI_MAILBOX_CONTACTS);
-	coi_webpush_user_ready(user);
 }
 
 static struct mail_storage_hooks coi_mail_storage_hooks = {

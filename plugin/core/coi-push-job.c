@@ -26,7 +26,8 @@ coi_push_job_field(string_t *str, const char *name, const char *value)
 const char *coi_push_job_to_line(const struct coi_push_job *job)
 {
 	string_t *str = t_str_new(256 + MAX_BASE64_ENCODED_SIZE(job->body_size));
-	string_t *body = t_str_new(MAX_BASE64_ENCODED_SIZE(job->body_size) + 1);
+	string_t *body = t_str_new(MAX_BASE64_ENCODED_SIZE(
+		I_MAX(job->body_size, job->fallback_body_size)) + 1);
 	const char *const *header;
 
 	coi_push_job_field(str, "protocol", job->protocol);
@@ -39,8 +40,26 @@ const char *coi_push_job_to_line(const struct coi_push_job *job)
 	}
 	base64_encode(job->body, job->body_size, body);
 	coi_push_job_field(str, "body", str_c(body));
+	if (job->fallback_body != NULL) {
+		str_truncate(body, 0);
+		base64_encode(job->fallback_body, job->fallback_body_size,
+			      body);
+		coi_push_job_field(str, "fallback", str_c(body));
+	}
 	coi_push_job_field(str, "dedupe", job->dedupe_key);
 	coi_push_job_field(str, "gone", job->gone_key);
+	if (job->gone_on_404)
+		coi_push_job_field(str, "gone404", "1");
+	coi_push_job_field(str, "p256dh", job->encrypt_p256dh);
+	coi_push_job_field(str, "auth", job->encrypt_auth);
+	if (job->send_attempts > 0) {
+		coi_push_job_field(str, "send_attempts",
+				   dec2str(job->send_attempts));
+	}
+	if (job->user_rate)
+		coi_push_job_field(str, "rate", "1");
+	if (job->memory_only)
+		coi_push_job_field(str, "memory", "1");
 	coi_push_job_field(str, "created", dec2str(job->created));
 	coi_push_job_field(str, "attempts", dec2str(job->attempts));
 	coi_push_job_field(str, "next", dec2str(job->next_attempt));
@@ -62,7 +81,7 @@ int coi_push_job_parse(pool_t pool, const char *line,
 {
 	const char *const *fields, *name, *value, *p;
 	ARRAY_TYPE(const_string) headers;
-	buffer_t *body = NULL;
+	buffer_t *body = NULL, *fallback = NULL;
 
 	i_zero(job_r);
 	if (strlen(line) > COI_PUSH_JOB_LINE_MAX) {
@@ -102,7 +121,31 @@ int coi_push_job_parse(pool_t pool, const char *line,
 				*error_r = "invalid body";
 				return -1;
 			}
-		} else if (strcmp(name, "dedupe") == 0)
+		} else if (strcmp(name, "fallback") == 0) {
+			fallback = buffer_create_dynamic(pool,
+				MAX_BASE64_DECODED_SIZE(strlen(value)) + 1);
+			if (base64_decode(value, strlen(value), NULL,
+					  fallback) < 0) {
+				*error_r = "invalid fallback";
+				return -1;
+			}
+		} else if (strcmp(name, "gone404") == 0)
+			job_r->gone_on_404 = strcmp(value, "1") == 0;
+		else if (strcmp(name, "p256dh") == 0)
+			job_r->encrypt_p256dh = p_strdup(pool, value);
+		else if (strcmp(name, "auth") == 0)
+			job_r->encrypt_auth = p_strdup(pool, value);
+		else if (strcmp(name, "send_attempts") == 0) {
+			if (str_to_uint(value, &job_r->send_attempts) < 0 ||
+			    job_r->send_attempts > COI_PUSH_JOB_SEND_ATTEMPTS_MAX) {
+				*error_r = "invalid send_attempts";
+				return -1;
+			}
+		} else if (strcmp(name, "rate") == 0)
+			job_r->user_rate = strcmp(value, "1") == 0;
+		else if (strcmp(name, "memory") == 0)
+			job_r->memory_only = strcmp(value, "1") == 0;
+		else if (strcmp(name, "dedupe") == 0)
 			job_r->dedupe_key = p_strdup(pool, value);
 		else if (strcmp(name, "gone") == 0)
 			job_r->gone_key = p_strdup(pool, value);
@@ -128,9 +171,18 @@ int coi_push_job_parse(pool_t pool, const char *line,
 		*error_r = "protocol, user, url or body missing";
 		return -1;
 	}
-	if (body->used > COI_PUSH_JOB_BODY_MAX) {
+	if (body->used > COI_PUSH_JOB_BODY_MAX ||
+	    (fallback != NULL && fallback->used > COI_PUSH_JOB_BODY_MAX)) {
 		*error_r = "body too large";
 		return -1;
+	}
+	if ((job_r->encrypt_p256dh == NULL) != (job_r->encrypt_auth == NULL)) {
+		*error_r = "p256dh without auth or auth without p256dh";
+		return -1;
+	}
+	if (fallback != NULL) {
+		job_r->fallback_body = fallback->data;
+		job_r->fallback_body_size = fallback->used;
 	}
 	if (array_count(&headers) > 0) {
 		array_append_zero(&headers);

@@ -17,6 +17,8 @@
 #define COI_PUSH_SPOOL_DIR_DEFAULT "/var/spool/dovecot-coi"
 #define COI_PUSH_JOB_LINE_MAX (16 * 1024)
 #define COI_PUSH_JOB_BODY_MAX 8192
+/* More would only keep a hopeless request alive. */
+#define COI_PUSH_JOB_SEND_ATTEMPTS_MAX 10
 
 struct coi_push_job {
 	/* "deltachat" */
@@ -33,6 +35,25 @@ struct coi_push_job {
 	/* On 410 Gone the service records this key as gone for the user
 	   (coi_push_gone_*). NULL = nothing to record. */
 	const char *gone_key;
+	/* 404 Not Found counts as gone too (WebPush endpoints) */
+	bool gone_on_404;
+	/* WebPush: body (and fallback_body) are the plaintext, which the
+	   service encrypts for these subscription keys (RFC 8291,
+	   base64url) before each attempt. NULL = sent as they are. */
+	const char *encrypt_p256dh, *encrypt_auth;
+	/* Sent once instead of body after a 413 Payload Too Large. */
+	const unsigned char *fallback_body;
+	size_t fallback_body_size;
+	/* If not 0, the sender makes up to this many attempts itself (backoff
+	   on 5xx, Retry-After on 429) and the spool does not retry after
+	   that; 0 = one attempt per spool attempt. */
+	unsigned int send_attempts;
+	/* The per-user rate (coi_push_user_rate) applies. */
+	bool user_rate;
+	/* Not written to the spool, so lost if the service restarts: for
+	   pushes that are of use only soon and whose body should not be
+	   stored (WebPush: the plaintext preview of the message). */
+	bool memory_only;
 
 	/* Kept by the service */
 	time_t created;

@@ -53,7 +53,7 @@ struct coi_push_request {
 	ARRAY_TYPE(const_string) headers;
 	const unsigned char *body;
 	size_t body_size;
-	unsigned int attempts;
+	unsigned int attempts, max_attempts;
 
 	struct dns_lookup *lookup;
 	struct http_client_request *http_req;
@@ -342,7 +342,7 @@ coi_push_request_retry(struct coi_push_request *req, unsigned int status,
 			t_strdup_printf("%s (not retried: exiting)", reason));
 		return;
 	}
-	if (req->attempts >= sender->set.max_attempts) {
+	if (req->attempts >= req->max_attempts) {
 		coi_push_request_finish(req, COI_PUSH_RESULT_FAILED, status,
 			t_strdup_printf("%s (gave up after %u attempts)",
 					reason, req->attempts));
@@ -555,7 +555,8 @@ int coi_push_send(struct mail_user *user,
 		pool_unref(&pool);
 		return -1;
 	}
-	if (!coi_push_rate_allow(sender, params->username)) {
+	if (!params->no_user_rate &&
+	    !coi_push_rate_allow(sender, params->username)) {
 		*error_r = t_strdup_printf("more than %u push requests per "
 			"minute for this user (coi_push_user_rate)",
 			sender->set.user_rate);
@@ -563,6 +564,8 @@ int coi_push_send(struct mail_user *user,
 		return -1;
 	}
 	req->ip = req->url->host.ip;
+	req->max_attempts = params->max_attempts != 0 ?
+		params->max_attempts : sender->set.max_attempts;
 	p_array_init(&req->headers, pool, 8);
 	for (header = params->headers; header != NULL && *header != NULL;
 	     header++) {

@@ -42,6 +42,11 @@ struct coi_push_request_params {
 	const char *username;
 	/* Label for log lines, e.g. "webpush subscription 12345abcde". */
 	const char *log_label;
+	/* Attempts for this request; 0 = the sender's max_attempts. */
+	unsigned int max_attempts;
+	/* The per-user rate limit does not apply (e.g. pushes a client asked
+	   for, like a subscription's validation). */
+	bool no_user_rate;
 };
 
 /* For a process without mail users (the coi-push service): the sender

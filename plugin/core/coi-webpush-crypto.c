@@ -115,8 +115,19 @@ coi_webpush_pkey_get_point(EVP_PKEY *pkey,
 			   unsigned char point_r[COI_WEBPUSH_P256_POINT_SIZE])
 {
 	BIGNUM *x = NULL, *y = NULL;
+	size_t len;
 	int ret = -1;
 
+	/* the encoded point, when the key keeps it uncompressed (keys
+	   generated or imported here do): much cheaper than the
+	   coordinates */
+	if (EVP_PKEY_get_octet_string_param(pkey,
+			OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point_r,
+			COI_WEBPUSH_P256_POINT_SIZE, &len) == 1 &&
+	    len == COI_WEBPUSH_P256_POINT_SIZE &&
+	    point_r[0] == POINT_CONVERSION_UNCOMPRESSED)
+		return 0;
+	ERR_clear_error();
 	if (EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_X, &x) == 1 &&
 	    EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_Y, &y) == 1) {
 		point_r[0] = POINT_CONVERSION_UNCOMPRESSED;
@@ -178,7 +189,11 @@ coi_webpush_p256_public_key(
 
 	if (pkey != NULL) {
 		ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
-		if (ctx == NULL || EVP_PKEY_public_check(ctx) != 1) {
+		/* The quick check is complete for P-256: with cofactor 1
+		   a point on the curve has the group's order, so the full
+		   check's multiplication by the order (as expensive as the
+		   ECDH itself) would add nothing. */
+		if (ctx == NULL || EVP_PKEY_public_check_quick(ctx) != 1) {
 			EVP_PKEY_free(pkey);
 			pkey = NULL;
 		}
@@ -189,21 +204,40 @@ coi_webpush_p256_public_key(
 	return pkey;
 }
 
+/* Set up once per process: every push generates a key, and with OpenSSL 3
+   setting up a context (fetching the implementation) costs about as much
+   as the generation itself. */
+static EVP_PKEY_CTX *coi_webpush_keygen_ctx = NULL;
+
 static EVP_PKEY *coi_webpush_p256_generate(const char **error_r)
 {
-	EVP_PKEY_CTX *ctx;
+	EVP_PKEY_CTX *ctx = coi_webpush_keygen_ctx;
 	EVP_PKEY *pkey = NULL;
 
-	ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-	if (ctx == NULL || EVP_PKEY_keygen_init(ctx) != 1 ||
-	    EVP_PKEY_CTX_set_group_name(ctx, COI_WEBPUSH_P256_GROUP) != 1 ||
-	    EVP_PKEY_generate(ctx, &pkey) != 1) {
+	if (ctx == NULL) {
+		ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+		if (ctx == NULL || EVP_PKEY_keygen_init(ctx) != 1 ||
+		    EVP_PKEY_CTX_set_group_name(ctx,
+				COI_WEBPUSH_P256_GROUP) != 1) {
+			*error_r = coi_webpush_openssl_error(
+				"P-256 key generation");
+			EVP_PKEY_CTX_free(ctx);
+			return NULL;
+		}
+		coi_webpush_keygen_ctx = ctx;
+	}
+	if (EVP_PKEY_generate(ctx, &pkey) != 1) {
 		*error_r = coi_webpush_openssl_error("P-256 key generation");
 		EVP_PKEY_free(pkey);
 		pkey = NULL;
 	}
-	EVP_PKEY_CTX_free(ctx);
 	return pkey;
+}
+
+void coi_webpush_crypto_deinit(void)
+{
+	EVP_PKEY_CTX_free(coi_webpush_keygen_ctx);
+	coi_webpush_keygen_ctx = NULL;
 }
 
 /* A key pair from a known private scalar: only for known-answer tests. The
@@ -759,11 +793,10 @@ static int coi_webpush_b64_decode(const char *str, buffer_t *out)
 	return 0;
 }
 
-int coi_webpush_p256dh_parse(const char *str, buffer_t *point_out,
-			     const char **error_r)
+int coi_webpush_p256dh_decode(const char *str, buffer_t *point_out,
+			      const char **error_r)
 {
 	buffer_t *point;
-	EVP_PKEY *pkey;
 
 	if (strlen(str) > COI_WEBPUSH_P256DH_MAX_LEN) {
 		*error_r = "p256dh is too long";
@@ -785,6 +818,19 @@ int coi_webpush_p256dh_parse(const char *str, buffer_t *point_out,
 		*error_r = "p256dh is not an uncompressed P-256 point";
 		return -1;
 	}
+	buffer_append_buf(point_out, point, 0, SIZE_MAX);
+	return 0;
+}
+
+int coi_webpush_p256dh_parse(const char *str, buffer_t *point_out,
+			     const char **error_r)
+{
+	buffer_t *point;
+	EVP_PKEY *pkey;
+
+	point = t_buffer_create(COI_WEBPUSH_P256_POINT_SIZE);
+	if (coi_webpush_p256dh_decode(str, point, error_r) < 0)
+		return -1;
 	pkey = coi_webpush_p256_public_key(point->data);
 	if (pkey == NULL) {
 		*error_r = "p256dh is not a point on P-256";
@@ -833,7 +879,8 @@ coi_webpush_ecdh(EVP_PKEY *priv, EVP_PKEY *peer,
 
 	ctx = EVP_PKEY_CTX_new_from_pkey(NULL, priv, NULL);
 	if (ctx == NULL || EVP_PKEY_derive_init(ctx) != 1 ||
-	    EVP_PKEY_derive_set_peer(ctx, peer) != 1 ||
+	    /* peer comes from coi_webpush_p256_public_key(), checked */
+	    EVP_PKEY_derive_set_peer_ex(ctx, peer, 0) != 1 ||
 	    EVP_PKEY_derive(ctx, secret_r, &len) != 1)
 		*error_r = coi_webpush_openssl_error("ECDH");
 	else if (len != COI_WEBPUSH_P256_COORD_SIZE)

@@ -35,6 +35,9 @@
 
 struct coi_webpush_vapid_key;
 
+/* Frees what the process keeps for generating keys. */
+void coi_webpush_crypto_deinit(void);
+
 /* Load the VAPID key, a P-256 private key in PEM (PKCS#8 or "EC PRIVATE
    KEY"), from path. When the file does not exist and create is TRUE, a new
    key is generated and written with mode 0600; when several processes do
@@ -80,6 +83,11 @@ int coi_webpush_endpoint_origin(const char *url, const char **origin_r,
    a client. */
 int coi_webpush_p256dh_parse(const char *str, buffer_t *point_out,
 			     const char **error_r);
+/* Like coi_webpush_p256dh_parse(), but only the encoding and the point
+   format are checked, not that the point is on the curve: for stored
+   subscriptions, whose key is checked again by coi_webpush_encrypt(). */
+int coi_webpush_p256dh_decode(const char *str, buffer_t *point_out,
+			      const char **error_r);
 /* Parse the auth secret of a subscription: base64url or base64, padded or
    not, of exactly 16 octets, which are appended to auth_out. Returns 0 on
    success, -1 if not valid (the error is safe to show to a client). */

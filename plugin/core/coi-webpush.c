@@ -2,9 +2,10 @@
 
 #include "lib.h"
 #include "array.h"
-#include "hash.h"
 #include "buffer.h"
 #include "str.h"
+#include "hex-binary.h"
+#include "hash-method.h"
 #include "istream.h"
 #include "hostpid.h"
 #include "ioloop.h"
@@ -16,6 +17,7 @@
 #include "coi-user.h"
 #include "coi-plugin.h"
 #include "coi-push-sender.h"
+#include "coi-push-submit.h"
 #include "coi-webpush-crypto.h"
 #include "coi-webpush-subscription.h"
 #include "coi-webpush-payload.h"
@@ -38,6 +40,8 @@
 /* RFC 8292: at most 24 hours; retries stay well within this. */
 #define COI_WEBPUSH_JWT_LIFETIME_SECS (12 * 60 * 60)
 #define COI_WEBPUSH_VALIDATION_TOKEN_MAX_LEN 1024
+/* attempts of the service's sender per push (coi_push_max_attempts) */
+#define COI_WEBPUSH_SEND_ATTEMPTS_DEFAULT 4
 
 #define COI_WEBPUSH_ERROR_INVALID_ID \
 	"Invalid subscription ID: use 10 to 36 characters of [0-9A-Za-z_-]"
@@ -51,33 +55,8 @@ struct coi_webpush_keys {
 	buffer_t *secret;
 };
 
-/* A push on its way. It does not reference the mail_user: LMTP frees the
-   user right after the delivery while the push is still running. */
-struct coi_webpush_job {
-	pool_t pool;
-	const char *username;
-	const char *id;
-	bool validation;
-	/* Prepared when the first request carried the message content: a
-	   413 is retried once without it. */
-	struct coi_push_request_params *retry_without_content;
-};
-
-/* A subscription the push service declared gone (404/410) while its user
-   was not active in this process: removed when the user is next active
-   here. If the process exits first, the next push to it gets the same
-   answer and tries again. */
-struct coi_webpush_gone {
-	char *username;
-	char *id;
-};
-#define COI_WEBPUSH_GONE_MAX 1000
-
 static struct coi_webpush_keys *coi_webpush_keys = NULL;
 static void coi_webpush_jwt_cache_free(void);
-/* username -> the user's mail_user while it exists in this process */
-static HASH_TABLE(char *, struct mail_user *) coi_webpush_live_users;
-static ARRAY(struct coi_webpush_gone) coi_webpush_gone_list;
 
 bool coi_webpush_user_enabled(struct mail_user *user)
 {
@@ -169,21 +148,10 @@ coi_webpush_keys_get(struct mail_user *user, struct coi_webpush_keys **keys_r)
 
 void coi_webpush_deinit(void)
 {
-	struct coi_webpush_gone *gone;
-
 	if (coi_webpush_keys != NULL)
 		coi_webpush_keys_free(&coi_webpush_keys);
-	if (array_is_created(&coi_webpush_gone_list)) {
-		array_foreach_modifiable(&coi_webpush_gone_list, gone) {
-			i_free(gone->username);
-			i_free(gone->id);
-		}
-		array_free(&coi_webpush_gone_list);
-	}
-	if (hash_table_is_created(coi_webpush_live_users)) {
-		/* users deinit before the plugin; nothing should be left */
-		hash_table_destroy(&coi_webpush_live_users);
-	}
+	coi_webpush_jwt_cache_free();
+	coi_webpush_crypto_deinit();
 }
 
 /*
@@ -209,10 +177,59 @@ coi_webpush_subscription_expired(struct mail_user *user,
 	return !sub->validated && sub->created + (time_t)window < ioloop_time;
 }
 
+/* What the service records when a push service answers 404 or 410 for
+   a subscription: its id and a digest of its endpoint, so that a job
+   submitted by someone else (the service's socket is open to local
+   users) cannot remove a subscription without knowing its endpoint URL,
+   a secret of the push service and the client. */
+static const char *
+coi_webpush_gone_key(const char *id, const char *endpoint)
+{
+	const struct hash_method *sha3 = hash_method_lookup("sha3-256");
+	buffer_t *digest = t_hash_str(sha3, endpoint);
+
+	return t_strdup_printf("webpush/%s/%s", id,
+			       binary_to_hex(digest->data, 16));
+}
+
+static bool
+coi_webpush_subscription_is_gone(const ARRAY_TYPE(coi_push_gone) *gone,
+				 const char *id,
+				 const struct coi_webpush_subscription *sub)
+{
+	const struct coi_push_gone *g;
+	const char *key;
+
+	if (gone == NULL || array_count(gone) == 0)
+		return FALSE;
+	key = coi_webpush_gone_key(id, sub->endpoint);
+	array_foreach(gone, g) {
+		/* a subscription made again after the answer stays */
+		if (strcmp(g->key, key) == 0 && sub->created <= g->when)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/* What the coi-push service recorded as gone for the user (data
+   stack). */
+static const ARRAY_TYPE(coi_push_gone) *
+coi_webpush_gone_get(struct mail_user *user)
+{
+	ARRAY_TYPE(coi_push_gone) *gone;
+
+	gone = t_new(ARRAY_TYPE(coi_push_gone), 1);
+	t_array_init(gone, 4);
+	coi_push_gone_read(user, pool_datastack_create(), gone);
+	return gone;
+}
+
 /* Returns 1 and the subscription, 0 if there is none (or it is an
-   unvalidated one past its window), -1 on storage errors. */
+   unvalidated one past its window, or one of gone), -1 on storage
+   errors. */
 static int
 coi_webpush_subscription_lookup(struct mailbox *box, const char *id,
+				const ARRAY_TYPE(coi_push_gone) *gone,
 				pool_t pool,
 				struct coi_webpush_subscription *sub_r)
 {
@@ -231,7 +248,10 @@ coi_webpush_subscription_lookup(struct mailbox *box, const char *id,
 			"subscription %s: %s", id, error);
 		return 0;
 	}
-	return coi_webpush_subscription_expired(user, sub_r) ? 0 : 1;
+	if (coi_webpush_subscription_expired(user, sub_r) ||
+	    coi_webpush_subscription_is_gone(gone, id, sub_r))
+		return 0;
+	return 1;
 }
 
 static int
@@ -300,141 +320,6 @@ coi_webpush_subscription_delete(struct mail_user *user, const char *id,
 /*
  * Sending
  */
-
-static void coi_webpush_job_free(struct coi_webpush_job **_job)
-{
-	struct coi_webpush_job *job = *_job;
-
-	*_job = NULL;
-	pool_unref(&job->pool);
-}
-
-static void coi_webpush_gone_add(const char *username, const char *id)
-{
-	struct coi_webpush_gone *gone;
-
-	if (!array_is_created(&coi_webpush_gone_list))
-		i_array_init(&coi_webpush_gone_list, 8);
-	array_foreach_modifiable(&coi_webpush_gone_list, gone) {
-		if (strcmp(gone->username, username) == 0 &&
-		    strcmp(gone->id, id) == 0)
-			return;
-	}
-	if (array_count(&coi_webpush_gone_list) >= COI_WEBPUSH_GONE_MAX) {
-		/* forget the oldest: the push service will say it again */
-		gone = array_idx_modifiable(&coi_webpush_gone_list, 0);
-		i_free(gone->username);
-		i_free(gone->id);
-		array_delete(&coi_webpush_gone_list, 0, 1);
-	}
-	gone = array_append_space(&coi_webpush_gone_list);
-	gone->username = i_strdup(username);
-	gone->id = i_strdup(id);
-}
-
-static void coi_webpush_gone_apply(struct mail_user *user)
-{
-	struct coi_webpush_gone *gone;
-	unsigned int i;
-
-	if (!array_is_created(&coi_webpush_gone_list))
-		return;
-	for (i = 0; i < array_count(&coi_webpush_gone_list); ) {
-		gone = array_idx_modifiable(&coi_webpush_gone_list, i);
-		if (strcmp(gone->username, user->username) != 0) {
-			i++;
-			continue;
-		}
-		coi_webpush_subscription_delete(user, gone->id,
-			"the push service reported it gone");
-		i_free(gone->username);
-		i_free(gone->id);
-		array_delete(&coi_webpush_gone_list, i, 1);
-	}
-}
-
-static struct mail_user *coi_webpush_live_user(const char *username)
-{
-	if (!hash_table_is_created(coi_webpush_live_users))
-		return NULL;
-	return hash_table_lookup(coi_webpush_live_users, username);
-}
-
-void coi_webpush_user_ready(struct mail_user *user)
-{
-	char *key;
-
-	if (!hash_table_is_created(coi_webpush_live_users)) {
-		hash_table_create(&coi_webpush_live_users, default_pool, 0,
-				  str_hash, strcmp);
-	}
-	if (hash_table_lookup(coi_webpush_live_users, user->username) == NULL) {
-		key = i_strdup(user->username);
-		hash_table_insert(coi_webpush_live_users, key, user);
-	}
-	if (coi_webpush_user_enabled(user))
-		coi_webpush_gone_apply(user);
-}
-
-void coi_webpush_user_deinit(struct mail_user *user)
-{
-	char *key;
-	struct mail_user *live;
-
-	if (!hash_table_is_created(coi_webpush_live_users) ||
-	    !hash_table_lookup_full(coi_webpush_live_users, user->username,
-				    &key, &live) || live != user)
-		return;
-	hash_table_remove(coi_webpush_live_users, user->username);
-	i_free(key);
-}
-
-static void
-coi_webpush_job_callback(enum coi_push_result result, unsigned int status,
-			 const char *reason, struct coi_webpush_job *job)
-{
-	struct mail_user *user = coi_webpush_live_user(job->username);
-	const char *what = job->validation ? "validation" : "message";
-	struct coi_push_request_params *retry;
-	const char *error;
-
-	switch (result) {
-	case COI_PUSH_RESULT_DELIVERED:
-		if (user != NULL) {
-			e_debug(user->event, "coi: WebPush %s to "
-				"subscription %s: %s", what, job->id, reason);
-		}
-		break;
-	case COI_PUSH_RESULT_GONE:
-		if (user != NULL) {
-			coi_webpush_subscription_delete(user, job->id,
-				t_strdup_printf("the push service answered %s",
-						reason));
-		} else {
-			coi_webpush_gone_add(job->username, job->id);
-		}
-		break;
-	case COI_PUSH_RESULT_TOO_LARGE:
-		if (job->retry_without_content != NULL) {
-			retry = job->retry_without_content;
-			job->retry_without_content = NULL;
-			if (coi_push_send(NULL, retry, coi_webpush_job_callback,
-					  job, &error) == 0)
-				return;
-			reason = t_strdup_printf("%s, and the retry without "
-						 "content failed: %s", reason,
-						 error);
-		}
-		/* fall through */
-	case COI_PUSH_RESULT_REJECTED:
-	case COI_PUSH_RESULT_FAILED:
-		i_warning("coi: %s: WebPush %s to subscription %s failed: %s",
-			  job->username, what, job->id, reason);
-		break;
-	}
-	(void)status;
-	coi_webpush_job_free(&job);
-}
 
 static void
 coi_webpush_header_add(ARRAY_TYPE(const_string) *headers, const char *name,
@@ -513,135 +398,96 @@ coi_webpush_authorization(struct coi_webpush_keys *keys, const char *origin,
 	return 0;
 }
 
-/* Everything a push needs, copied out of the user: it is prepared after
-   the delivery (or command) has finished, when LMTP has freed the user. */
-struct coi_webpush_prepared {
-	struct coi_webpush_job *job;
-	struct coi_webpush_subscription sub;
-	const char *subject;
-	unsigned int ttl;
-	const char *payload;
-	const char *payload_without_content;
-};
 
 /* Builds the encrypted request for one payload, in pool. */
+/* Appends the job of one push to lines, for the coi-push service. The
+   push is prepared here except for the encryption: the VAPID signature
+   needs the private key, which stays with the mail processes (and is
+   cached per origin), while the encryption needs only the subscription's
+   public keys and is the expensive part, done by the service, after the
+   LMTP reply and outside the LMTP process. */
 static int
-coi_webpush_request_build(const struct coi_webpush_prepared *prep,
-			  const char *payload,
-			  struct coi_push_request_params **params_r,
-			  const char **error_r)
+coi_webpush_job_append(struct mail_user *user, const char *id,
+		       const struct coi_webpush_subscription *sub,
+		       bool validation, const char *payload,
+		       const char *payload_without_content, string_t *lines,
+		       const char **error_r)
 {
-	struct coi_webpush_job *job = prep->job;
-	const struct coi_webpush_subscription *sub = &prep->sub;
-	pool_t pool = job->pool;
-	struct coi_push_request_params *params;
-	buffer_t *ua_public, *auth, *body;
-	const char *origin, *authorization, *urgency;
+	struct coi_webpush_keys *keys;
+	struct coi_push_job job;
 	ARRAY_TYPE(const_string) headers;
+	const char *origin, *authorization, *urgency;
 
-	if (coi_webpush_keys == NULL) {
+	if (coi_webpush_keys_get(user, &keys) < 0) {
 		*error_r = "VAPID key not available";
 		return -1;
 	}
-	ua_public = t_buffer_create(65);
-	auth = t_buffer_create(16);
-	body = t_buffer_create(strlen(payload) + 128);
-	if (coi_webpush_p256dh_parse(sub->p256dh, ua_public, error_r) < 0 ||
-	    coi_webpush_auth_parse(sub->auth, auth, error_r) < 0 ||
-	    coi_webpush_encrypt(ua_public->data, auth->data, payload,
-				strlen(payload), body, error_r) < 0 ||
-	    coi_webpush_endpoint_origin(sub->endpoint, &origin,
-					error_r) < 0 ||
-	    coi_webpush_authorization(coi_webpush_keys, origin, prep->subject,
+	if (coi_webpush_endpoint_origin(sub->endpoint, &origin, error_r) < 0 ||
+	    coi_webpush_authorization(keys, origin, coi_webpush_subject(user),
 				      &authorization, error_r) < 0)
 		return -1;
 
 	/* RFC 8030: "high" may wake a device at once; chats are meant to */
-	urgency = !job->validation && sub->msgtype == COI_WEBPUSH_MSGTYPE_CHAT ?
+	urgency = !validation && sub->msgtype == COI_WEBPUSH_MSGTYPE_CHAT ?
 		"high" : "normal";
-	p_array_init(&headers, pool, 16);
+	t_array_init(&headers, 14);
 	coi_webpush_header_add(&headers, "Content-Encoding", "aes128gcm");
 	coi_webpush_header_add(&headers, "Content-Type",
 			       "application/octet-stream");
-	coi_webpush_header_add(&headers, "TTL",
-			       p_strdup(pool, dec2str(prep->ttl)));
+	coi_webpush_header_add(&headers, "TTL", dec2str(
+		coi_webpush_setting_secs(user, "coi_webpush_ttl",
+					 COI_WEBPUSH_TTL_DEFAULT_SECS)));
 	coi_webpush_header_add(&headers, "Urgency", urgency);
-	coi_webpush_header_add(&headers, "Authorization",
-			       p_strdup(pool, authorization));
-	if (job->validation)
+	coi_webpush_header_add(&headers, "Authorization", authorization);
+	if (validation)
 		coi_webpush_header_add(&headers, "WebPush-Validation", "");
 	array_append_zero(&headers);
 
-	params = p_new(pool, struct coi_push_request_params, 1);
-	params->url = sub->endpoint;
-	params->headers = array_front(&headers);
-	params->body = p_memdup(pool, body->data, body->used);
-	params->body_size = body->used;
-	params->username = job->username;
-	params->log_label = p_strdup_printf(pool, "WebPush subscription %s",
-					    job->id);
-	*params_r = params;
+	i_zero(&job);
+	job.protocol = "webpush";
+	job.username = user->username;
+	job.url = sub->endpoint;
+	job.headers = array_front(&headers);
+	job.body = (const unsigned char *)payload;
+	job.body_size = strlen(payload);
+	if (payload_without_content != NULL) {
+		job.fallback_body = (const unsigned char *)payload_without_content;
+		job.fallback_body_size = strlen(payload_without_content);
+	}
+	job.encrypt_p256dh = sub->p256dh;
+	job.encrypt_auth = sub->auth;
+	job.gone_key = coi_webpush_gone_key(id, sub->endpoint);
+	job.gone_on_404 = TRUE;
+	/* retried by the service's sender within a minute (5xx backoff,
+	   Retry-After), not hours later from the spool */
+	job.send_attempts = I_MIN(coi_push_setting_uint(user,
+		"coi_push_max_attempts", COI_WEBPUSH_SEND_ATTEMPTS_DEFAULT),
+		COI_PUSH_JOB_SEND_ATTEMPTS_MAX);
+	if (job.send_attempts == 0)
+		job.send_attempts = 1;
+	/* the validation push answers a client's command */
+	job.user_rate = !validation;
+	/* the retries are over within a minute; and the plaintext preview
+	   of the message is not to be stored anywhere else */
+	job.memory_only = TRUE;
+	job.created = ioloop_time;
+	str_append(lines, coi_push_job_to_line(&job));
+	str_append_c(lines, '\n');
 	return 0;
 }
 
-static void coi_webpush_prepared_send(struct coi_webpush_prepared *prep)
+static void
+coi_webpush_submit(struct mail_user *user, const string_t *lines,
+		   const char *what)
 {
-	struct coi_webpush_job *job = prep->job;
-	struct coi_push_request_params *params;
 	const char *error;
 
-	if (coi_webpush_request_build(prep, prep->payload, &params,
-				      &error) < 0 ||
-	    (prep->payload_without_content != NULL &&
-	     coi_webpush_request_build(prep, prep->payload_without_content,
-				       &job->retry_without_content,
-				       &error) < 0) ||
-	    coi_push_send(NULL, params, coi_webpush_job_callback, job,
-			  &error) < 0) {
-		i_warning("coi: %s: WebPush %s to subscription %s not sent: %s",
-			  job->username, job->validation ? "validation" :
-			  "message", job->id, error);
-		coi_webpush_job_free(&job);
-	}
-}
-
-/* Queues a push of payload (and prepares payload_without_content for a
-   413); the encryption and sending happen after the caller returned. */
-static void
-coi_webpush_send(struct mail_user *user, const char *id,
-		 const struct coi_webpush_subscription *sub, bool validation,
-		 const char *payload, const char *payload_without_content)
-{
-	struct coi_webpush_keys *keys;
-	struct coi_webpush_job *job;
-	struct coi_webpush_prepared *prep;
-	pool_t pool;
-
-	/* loads the keys now, while the user's settings are at hand */
-	if (coi_webpush_keys_get(user, &keys) < 0)
+	if (str_len(lines) == 0)
 		return;
-
-	pool = pool_alloconly_create("coi webpush job", 4096);
-	job = p_new(pool, struct coi_webpush_job, 1);
-	job->pool = pool;
-	job->username = p_strdup(pool, user->username);
-	job->id = p_strdup(pool, id);
-	job->validation = validation;
-
-	prep = p_new(pool, struct coi_webpush_prepared, 1);
-	prep->job = job;
-	prep->sub = *sub;
-	prep->sub.client = p_strdup(pool, sub->client);
-	prep->sub.device = p_strdup(pool, sub->device);
-	prep->sub.endpoint = p_strdup(pool, sub->endpoint);
-	prep->sub.p256dh = p_strdup(pool, sub->p256dh);
-	prep->sub.auth = p_strdup(pool, sub->auth);
-	prep->subject = p_strdup(pool, coi_webpush_subject(user));
-	prep->ttl = coi_webpush_setting_secs(user, "coi_webpush_ttl",
-					     COI_WEBPUSH_TTL_DEFAULT_SECS);
-	prep->payload = p_strdup(pool, payload);
-	prep->payload_without_content = p_strdup(pool, payload_without_content);
-	coi_push_defer(user, coi_webpush_prepared_send, prep);
+	if (coi_push_submit(user, lines, &error) < 0) {
+		e_error(user->event, "coi: WebPush %s not sent: %s",
+			what, error);
+	}
 }
 
 static void
@@ -649,8 +495,8 @@ coi_webpush_send_validation(struct mail_user *user, const char *id,
 			    const struct coi_webpush_subscription *sub)
 {
 	struct coi_webpush_keys *keys;
-	const char *token;
-	string_t *payload;
+	const char *token, *error;
+	string_t *payload, *lines;
 
 	if (coi_webpush_keys_get(user, &keys) < 0)
 		return;
@@ -660,7 +506,14 @@ coi_webpush_send_validation(struct mail_user *user, const char *id,
 	str_append(payload, "{\"validation\":\"");
 	json_append_escaped(payload, token);
 	str_append(payload, "\"}");
-	coi_webpush_send(user, id, sub, TRUE, str_c(payload), NULL);
+	lines = t_str_new(1024);
+	if (coi_webpush_job_append(user, id, sub, TRUE, str_c(payload), NULL,
+				   lines, &error) < 0) {
+		e_error(user->event, "coi: WebPush validation to subscription "
+			"%s not sent: %s", id, error);
+		return;
+	}
+	coi_webpush_submit(user, lines, "validation");
 }
 
 static bool
@@ -669,20 +522,6 @@ coi_webpush_msgtype_matches(const struct coi_webpush_subscription *sub,
 {
 	return (sub->msgtype & (msg->is_chat ? COI_WEBPUSH_MSGTYPE_CHAT :
 				COI_WEBPUSH_MSGTYPE_MAIL)) != 0;
-}
-
-static void
-coi_webpush_notify_subscription(struct mail_user *user, const char *id,
-				const struct coi_webpush_subscription *sub,
-				const struct coi_webpush_message *msg)
-{
-	const char *payload;
-	bool content_included;
-
-	payload = coi_webpush_payload_build(msg, COI_WEBPUSH_PAYLOAD_MAX,
-					    &content_included);
-	coi_webpush_send(user, id, sub, FALSE, payload, !content_included ?
-			 NULL : coi_webpush_payload_build_without_content(msg));
 }
 
 struct coi_webpush_recipient {
@@ -694,6 +533,44 @@ struct coi_webpush_recipients {
 	ARRAY(struct coi_webpush_recipient) subs;
 };
 
+/* The validated subscriptions as stored, "<id>\t<stored value>\n" each
+   (the stored JSON has no tabs or newlines): the form the configuration
+   cache keeps. */
+static int
+coi_webpush_validated_read(struct mail_user *user, string_t *out)
+{
+	struct coi_webpush_subscription sub;
+	ARRAY_TYPE(const_string) ids;
+	struct mailbox *box;
+	const char *id;
+	int ret, result = 0;
+
+	box = coi_webpush_inbox_alloc(user);
+	t_array_init(&ids, 8);
+	if (coi_webpush_subscription_ids(box, pool_datastack_create(),
+					 &ids) < 0) {
+		e_error(user->event, "coi: Failed to list WebPush "
+			"subscriptions: %s",
+			mailbox_get_last_internal_error(box, NULL));
+		result = -1;
+	}
+	array_foreach_elem(&ids, id) {
+		ret = coi_webpush_subscription_lookup(box, id, NULL,
+			pool_datastack_create(), &sub);
+		if (ret < 0) {
+			e_error(user->event, "coi: Failed to read WebPush "
+				"subscription %s: %s", id,
+				mailbox_get_last_internal_error(box, NULL));
+			result = -1;
+		} else if (ret > 0 && sub.validated) {
+			str_printfa(out, "%s\t%s\n", id,
+				    coi_webpush_subscription_to_json(&sub));
+		}
+	}
+	mailbox_free(&box);
+	return result;
+}
+
 struct coi_webpush_recipients *
 coi_webpush_recipients_get(struct mail_user *user, pool_t pool)
 {
@@ -701,53 +578,63 @@ coi_webpush_recipients_get(struct mail_user *user, pool_t pool)
 	struct coi_webpush_recipient *rcpt;
 	struct coi_webpush_subscription sub;
 	struct coi_config_cache_entry *cache_entry = NULL;
-	ARRAY_TYPE(const_string) ids;
-	struct mailbox *box;
-	const char *id, *dict_path;
-	bool has_subscriptions;
-	int ret;
+	const ARRAY_TYPE(coi_push_gone) *gone;
+	const char *dict_path, *cached, *const *lines, *p, *id, *error;
+	string_t *validated;
 
 	if (!coi_webpush_user_enabled(user))
 		return NULL;
 	/* Asked for every delivery: most users have no subscription, and
-	   listing the attributes costs more than all of COI's filing. */
+	   listing the attributes costs more than all of COI's filing. The
+	   validated subscriptions are kept with the configuration while the
+	   attribute dict is unchanged. */
 	dict_path = coi_user_attribute_dict_path(user);
 	if (dict_path != NULL &&
 	    coi_config_cache_lookup_webpush(user->username, dict_path,
-					    &has_subscriptions,
-					    &cache_entry) > 0 &&
-	    !has_subscriptions)
-		return NULL;
+					    &cached, &cache_entry) > 0) {
+		if (cached[0] == '\0')
+			return NULL;
+	} else {
+		cached = NULL;
+	}
 
 	rcpts = p_new(pool, struct coi_webpush_recipients, 1);
 	p_array_init(&rcpts->subs, pool, 4);
 	T_BEGIN {
-		box = coi_webpush_inbox_alloc(user);
-		t_array_init(&ids, 8);
-		if (coi_webpush_subscription_ids(box, pool_datastack_create(),
-						 &ids) < 0) {
-			e_error(user->event, "coi: Failed to list WebPush "
-				"subscriptions: %s",
-				mailbox_get_last_internal_error(box, NULL));
-		} else if (cache_entry != NULL) {
-			coi_config_cache_update_webpush(cache_entry,
-							array_count(&ids) > 0);
-		}
-		array_foreach_elem(&ids, id) {
-			ret = coi_webpush_subscription_lookup(box, id, pool,
-							      &sub);
-			if (ret < 0) {
-				e_error(user->event, "coi: Failed to read "
-					"WebPush subscription %s: %s", id,
-					mailbox_get_last_internal_error(box,
-									NULL));
-			} else if (ret > 0 && sub.validated) {
-				rcpt = array_append_space(&rcpts->subs);
-				rcpt->id = p_strdup(pool, id);
-				rcpt->sub = sub;
+		if (cached == NULL) {
+			validated = t_str_new(1024);
+			if (coi_webpush_validated_read(user, validated) == 0 &&
+			    cache_entry != NULL) {
+				coi_config_cache_update_webpush(cache_entry,
+					str_c(validated));
 			}
+			cached = str_c(validated);
 		}
-		mailbox_free(&box);
+		gone = coi_webpush_gone_get(user);
+		for (lines = t_strsplit(cached, "\n"); *lines != NULL;
+		     lines++) {
+			p = strchr(*lines, '\t');
+			if (p == NULL)
+				continue;
+			id = t_strdup_until(*lines, p);
+			if (coi_webpush_subscription_parse_stored(pool, p + 1,
+					&sub, &error) < 0) {
+				/* cannot happen: the value was parsed and
+				   written by this code */
+				e_error(user->event, "coi: Ignoring broken "
+					"WebPush subscription %s: %s", id,
+					error);
+				continue;
+			}
+			if (coi_webpush_subscription_is_gone(gone, id, &sub)) {
+				coi_webpush_subscription_delete(user, id,
+					"the push service reported it gone");
+				continue;
+			}
+			rcpt = array_append_space(&rcpts->subs);
+			rcpt->id = p_strdup(pool, id);
+			rcpt->sub = sub;
+		}
 	} T_END;
 	return array_count(&rcpts->subs) == 0 ? NULL : rcpts;
 }
@@ -757,14 +644,35 @@ void coi_webpush_notify_message(struct mail_user *user,
 				const struct coi_webpush_message *msg)
 {
 	const struct coi_webpush_recipient *rcpt;
+	const char *payload, *payload_without_content = NULL, *error;
+	bool content_included;
+	string_t *lines;
 
 	if (msg->is_disposition_notification)
 		return;
-	array_foreach(&rcpts->subs, rcpt) {
-		if (coi_webpush_msgtype_matches(&rcpt->sub, msg))
-			coi_webpush_notify_subscription(user, rcpt->id,
-							&rcpt->sub, msg);
-	}
+	T_BEGIN {
+		payload = coi_webpush_payload_build(msg,
+			COI_WEBPUSH_PAYLOAD_MAX, &content_included);
+		/* for a push service that answers 413 */
+		if (content_included) {
+			payload_without_content =
+				coi_webpush_payload_build_without_content(msg);
+		}
+		lines = t_str_new(4096);
+		array_foreach(&rcpts->subs, rcpt) {
+			if (!coi_webpush_msgtype_matches(&rcpt->sub, msg))
+				continue;
+			if (coi_webpush_job_append(user, rcpt->id, &rcpt->sub,
+						   FALSE, payload,
+						   payload_without_content,
+						   lines, &error) < 0) {
+				e_error(user->event, "coi: WebPush message to "
+					"subscription %s not sent: %s",
+					rcpt->id, error);
+			}
+		}
+		coi_webpush_submit(user, lines, "message");
+	} T_END;
 }
 
 /*
@@ -810,6 +718,7 @@ coi_webpush_attribute_subscription_get(struct mailbox *box, const char *key,
 	    !coi_webpush_subscription_id_is_valid(id))
 		return 0;
 	ret = coi_webpush_subscription_lookup(box, id,
+					      coi_webpush_gone_get(user),
 					      pool_datastack_create(), &sub);
 	if (ret <= 0)
 		return ret;
@@ -824,6 +733,7 @@ coi_webpush_attribute_iter(struct mailbox *box, const char *key_prefix,
 	struct mail_user *user = mailbox_get_namespace(box)->user;
 	struct coi_webpush_subscription sub;
 	ARRAY_TYPE(const_string) ids;
+	const ARRAY_TYPE(coi_push_gone) *gone;
 	const char *id;
 	int ret = 0;
 
@@ -834,9 +744,10 @@ coi_webpush_attribute_iter(struct mailbox *box, const char *key_prefix,
 		if (coi_webpush_subscription_ids(box, pool_datastack_create(),
 						 &ids) < 0)
 			ret = -1;
+		gone = coi_webpush_gone_get(user);
 		array_foreach_elem(&ids, id) {
 			int lret = coi_webpush_subscription_lookup(box, id,
-				pool_datastack_create(), &sub);
+				gone, pool_datastack_create(), &sub);
 			if (lret < 0)
 				ret = -1;
 			else if (lret > 0) {
@@ -875,6 +786,7 @@ coi_webpush_attribute_validate(struct mailbox_transaction_context *t,
 		return coi_webpush_attribute_error(box,
 			COI_WEBPUSH_ERROR_INVALID_VALIDATION);
 	ret = coi_webpush_subscription_lookup(box, id,
+					      coi_webpush_gone_get(user),
 					      pool_datastack_create(), &sub);
 	if (ret < 0)
 		return -1;
@@ -913,6 +825,7 @@ coi_webpush_attribute_subscribe(struct mailbox_transaction_context *t,
 	struct mail_user *user = mailbox_get_namespace(box)->user;
 	struct coi_webpush_subscription sub, old;
 	ARRAY_TYPE(const_string) ids;
+	const ARRAY_TYPE(coi_push_gone) *gone;
 	buffer_t *point;
 	const char *json, *error, *other;
 	unsigned int count = 0, max;
@@ -950,8 +863,9 @@ coi_webpush_attribute_subscribe(struct mailbox_transaction_context *t,
 	if (coi_webpush_subscription_ids(box, pool_datastack_create(),
 					 &ids) < 0)
 		return -1;
+	gone = coi_webpush_gone_get(user);
 	array_foreach_elem(&ids, other) {
-		ret = coi_webpush_subscription_lookup(box, other,
+		ret = coi_webpush_subscription_lookup(box, other, gone,
 			pool_datastack_create(), &old);
 		if (ret < 0)
 			return -1;

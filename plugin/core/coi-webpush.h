@@ -29,13 +29,7 @@ void coi_webpush_notify_message(struct mail_user *user,
 				const struct coi_webpush_recipients *rcpts,
 				const struct coi_webpush_message *msg);
 
-/* The user's namespaces exist / the user is being freed: pushes that end
-   while the user exists can act on its storage (remove a subscription the
-   push service reported gone). */
-void coi_webpush_user_ready(struct mail_user *user);
-void coi_webpush_user_deinit(struct mail_user *user);
-
-/* Frees the per-process key cache. */
+/* Frees the per-process key and JWT caches. */
 void coi_webpush_deinit(void);
 
 #endif

@@ -261,38 +261,39 @@ static void test_coi_config_cache_webpush_fact(void)
 {
 	struct coi_config_cache_entry *entry;
 	struct coi_config config;
-	bool has_subs = TRUE;
+	const char *subs = "x";
 
 	test_begin("coi config cache webpush fact");
 	test_dict_replace("a\n1\n");
-	test_assert(coi_config_cache_lookup_webpush("u1", test_path, &has_subs,
+	test_assert(coi_config_cache_lookup_webpush("u1", test_path, &subs,
 						    &entry) == 0);
 	test_assert(entry != NULL);
-	coi_config_cache_update_webpush(entry, FALSE);
-	test_assert(coi_config_cache_lookup_webpush("u1", test_path, &has_subs,
+	coi_config_cache_update_webpush(entry, "");
+	test_assert(coi_config_cache_lookup_webpush("u1", test_path, &subs,
 						    &entry) == 1);
-	test_assert(!has_subs && entry == NULL);
+	test_assert_strcmp(subs, "");
+	test_assert(entry == NULL);
 	/* the configuration is not known yet; reading it keeps the other */
 	test_assert(test_lookup("u1", &config, &entry) == 0);
 	coi_config_cache_update(entry, &test_config_seen);
 	test_assert(test_lookup("u1", &config, &entry) == 1);
 	test_assert(test_config_equals(&config, &test_config_seen));
-	has_subs = TRUE;
-	test_assert(coi_config_cache_lookup_webpush("u1", test_path, &has_subs,
+	subs = "x";
+	test_assert(coi_config_cache_lookup_webpush("u1", test_path, &subs,
 						    &entry) == 1);
-	test_assert(!has_subs);
+	test_assert_strcmp(subs, "");
 	/* another user's facts are separate */
-	test_assert(coi_config_cache_lookup_webpush("u2", test_path, &has_subs,
+	test_assert(coi_config_cache_lookup_webpush("u2", test_path, &subs,
 						    &entry) == 0);
 	/* a change of the file forgets both */
 	test_dict_replace("a\n1\nb\n2\n");
-	test_assert(coi_config_cache_lookup_webpush("u1", test_path, &has_subs,
+	test_assert(coi_config_cache_lookup_webpush("u1", test_path, &subs,
 						    &entry) == 0);
-	coi_config_cache_update_webpush(entry, TRUE);
+	coi_config_cache_update_webpush(entry, "id1\t{}\n");
 	test_assert(test_lookup("u1", &config, &entry) == 0);
-	test_assert(coi_config_cache_lookup_webpush("u1", test_path, &has_subs,
+	test_assert(coi_config_cache_lookup_webpush("u1", test_path, &subs,
 						    &entry) == 1);
-	test_assert(has_subs);
+	test_assert_strcmp(subs, "id1\t{}\n");
 	coi_config_cache_clear();
 	test_end();
 }

@@ -115,6 +115,39 @@ static void test_coi_push_job_line(void)
 	test_assert(parsed.created == 1700000000);
 	test_assert(parsed.attempts == 3);
 	test_assert(parsed.next_attempt == 1700000512);
+	test_assert(parsed.fallback_body == NULL && !parsed.gone_on_404 &&
+		    parsed.encrypt_p256dh == NULL && parsed.encrypt_auth == NULL &&
+		    parsed.send_attempts == 0 && !parsed.user_rate &&
+		    !parsed.memory_only);
+
+	/* the WebPush fields */
+	job.protocol = "webpush";
+	job.fallback_body = (const unsigned char *)"{\"subject\":\"s\"}";
+	job.fallback_body_size = 15;
+	job.gone_on_404 = TRUE;
+	job.encrypt_p256dh = "BCVxsr7N";
+	job.encrypt_auth = "BTBZMqHH";
+	job.send_attempts = 4;
+	job.user_rate = TRUE;
+	job.memory_only = TRUE;
+	test_assert(coi_push_job_parse(pool, coi_push_job_to_line(&job),
+				       &parsed, &error) == 0);
+	test_assert(parsed.fallback_body_size == 15 &&
+		    memcmp(parsed.fallback_body, job.fallback_body, 15) == 0);
+	test_assert(parsed.body_size == job.body_size &&
+		    memcmp(parsed.body, body, job.body_size) == 0);
+	test_assert(parsed.gone_on_404 && parsed.user_rate &&
+		    parsed.memory_only);
+	test_assert_strcmp(parsed.encrypt_p256dh, "BCVxsr7N");
+	test_assert_strcmp(parsed.encrypt_auth, "BTBZMqHH");
+	test_assert(parsed.send_attempts == 4);
+	/* keys come in pairs; attempts are bounded */
+	test_assert(coi_push_job_parse(pool, "protocol=x\tuser=u\turl=v\t"
+				       "body=\tp256dh=BCVx", &parsed,
+				       &error) < 0);
+	test_assert(coi_push_job_parse(pool, "protocol=x\tuser=u\turl=v\t"
+				       "body=\tsend_attempts=1000", &parsed,
+				       &error) < 0);
 
 	/* unknown fields are ignored, missing ones refused */
 	test_assert(coi_push_job_parse(pool, t_strconcat(line,

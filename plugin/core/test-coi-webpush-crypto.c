@@ -700,6 +700,15 @@ static void test_webpush_p256dh(void)
 	test_assert(coi_webpush_p256dh_parse(test_to_b64url(bad, 65), out,
 					     &error) < 0);
 	test_assert(strstr(error, "not a point") != NULL);
+	/* decoding alone leaves the curve check to the encryption */
+	buffer_set_used_size(out, 0);
+	test_assert(coi_webpush_p256dh_decode(test_to_b64url(bad, 65), out,
+					      &error) == 0);
+	test_assert(out->used == 65 && memcmp(out->data, bad, 65) == 0);
+	buffer_set_used_size(out, 0);
+	test_assert(coi_webpush_p256dh_decode(test_to_b64url(bad, 64), out,
+					      &error) < 0);
+	test_assert(out->used == 0);
 	/* all zero: the point at infinity is not a key */
 	memset(bad + 1, 0, 64);
 	test_assert(coi_webpush_p256dh_parse(test_to_b64url(bad, 65), out,
@@ -949,6 +958,7 @@ int main(void)
 		NULL
 	};
 	char dir_template[] = "/tmp/test-coi-webpush-crypto.XXXXXX";
+	int ret;
 
 	/* key and secret files go here; the last test removes it */
 	if (mkdtemp(dir_template) == NULL) {
@@ -956,5 +966,7 @@ int main(void)
 		return 1;
 	}
 	test_dir = dir_template;
-	return test_run(test_functions);
+	ret = test_run(test_functions);
+	coi_webpush_crypto_deinit();
+	return ret;
 }

@@ -22,6 +22,7 @@
 #include "coi-push-job.h"
 #include "coi-push-sender.h"
 #include "coi-push-spool.h"
+#include "coi-webpush-crypto.h"
 
 #define COI_PUSH_RETRY_DELAYS_DEFAULT "8s 64s 512s 4096s"
 #define COI_PUSH_DEDUPE_INTERVAL_DEFAULT_SECS 10
@@ -149,9 +150,16 @@ coi_push_settings_read(struct coi_push_spool_settings *spool_set,
 							    "coi_push_allow"));
 	sender_set->timeout_msecs = coi_push_setting_time(user_set,
 		"coi_push_timeout", sender_set->timeout_msecs);
-	/* the spool retries, over much longer times than one request */
+	/* the spool retries, over much longer times than one request;
+	   jobs that want the sender's own retries say so (send_attempts) */
 	sender_set->max_attempts = 1;
-	sender_set->user_rate = 0;
+	sender_set->retry_max_secs = coi_push_setting_time(user_set,
+		"coi_push_retry_max_delay",
+		sender_set->retry_max_secs * 1000) / 1000;
+	/* only for jobs that ask for it (WebPush messages) */
+	value = coi_push_setting(user_set, "coi_push_user_rate");
+	if (value != NULL && str_to_uint(value, &sender_set->user_rate) < 0)
+		i_fatal("Invalid coi_push_user_rate=%s", value);
 	sender_set->max_pending = spool_set->max_jobs;
 	sender_set->exit_wait_msecs = COI_PUSH_SERVICE_EXIT_WAIT_MSECS;
 	sender_set->base_dir = p_strdup(pool,
@@ -189,6 +197,7 @@ static void main_deinit(void)
 	   spool for the next start. */
 	coi_push_sender_flush();
 	coi_push_spool_deinit();
+	coi_webpush_crypto_deinit();
 	connection_list_deinit(&coi_push_clients);
 	mail_storage_service_deinit(&storage_service);
 	pool_unref(&coi_push_settings_pool);

@@ -12,6 +12,7 @@
 #include "coi-push-job.h"
 #include "coi-push-sender.h"
 #include "coi-push-spool.h"
+#include "coi-webpush-crypto.h"
 
 #include <stdio.h>
 #include <fcntl.h>
@@ -154,7 +155,7 @@ static int coi_push_spool_job_write(struct coi_push_spool_job *sjob)
 	const char *tmp_path, *path, *line;
 	int fd, ret = 0;
 
-	if (!spool->persistent)
+	if (!spool->persistent || sjob->job.memory_only)
 		return 0;
 	if (sjob->file_name == NULL) {
 		sjob->file_name = i_strdup_printf("%lld.%s.%u",
@@ -284,7 +285,9 @@ coi_push_spool_job_callback(enum coi_push_result result, unsigned int status,
 		coi_push_spool_job_done(sjob);
 		return;
 	case COI_PUSH_RESULT_GONE:
-		if (status == 410 && sjob->job.gone_key != NULL) {
+		if ((status == 410 ||
+		     (status == 404 && sjob->job.gone_on_404)) &&
+		    sjob->job.gone_key != NULL) {
 			e_info(spool->event, "%s: %s push: %s - the endpoint "
 			       "%s is gone", sjob->job.username,
 			       sjob->job.protocol, reason, sjob->job.gone_key);
@@ -297,9 +300,26 @@ coi_push_spool_job_callback(enum coi_push_result result, unsigned int status,
 		coi_push_spool_job_retry(sjob, reason);
 		return;
 	case COI_PUSH_RESULT_FAILED:
+		if (sjob->job.send_attempts > 0) {
+			/* the sender has retried already */
+			break;
+		}
 		coi_push_spool_job_retry(sjob, reason);
 		return;
 	case COI_PUSH_RESULT_TOO_LARGE:
+		if (sjob->job.fallback_body != NULL) {
+			e_debug(spool->event, "%s: %s push: %s - sending the "
+				"smaller version", sjob->job.username,
+				sjob->job.protocol, reason);
+			sjob->job.body = sjob->job.fallback_body;
+			sjob->job.body_size = sjob->job.fallback_body_size;
+			sjob->job.fallback_body = NULL;
+			sjob->job.fallback_body_size = 0;
+			(void)coi_push_spool_job_write(sjob);
+			coi_push_spool_job_send(sjob);
+			return;
+		}
+		break;
 	case COI_PUSH_RESULT_REJECTED:
 		break;
 	}
@@ -307,6 +327,34 @@ coi_push_spool_job_callback(enum coi_push_result result, unsigned int status,
 		  sjob->job.username, sjob->job.protocol, sjob->job.url,
 		  reason);
 	coi_push_spool_job_done(sjob);
+}
+
+/* WebPush jobs carry the plaintext: every attempt is encrypted anew
+   (RFC 8291: a new key pair and salt per message) for the subscription's
+   keys. The mail process made everything else, the VAPID Authorization
+   header included: the service never needs the VAPID private key. */
+static int
+coi_push_spool_job_encrypt(const struct coi_push_job *job,
+			   struct coi_push_request_params *params,
+			   const char **error_r)
+{
+	buffer_t *ua_public, *auth, *body;
+
+	if (job->encrypt_p256dh == NULL)
+		return 0;
+	ua_public = t_buffer_create(COI_WEBPUSH_P256_POINT_SIZE);
+	auth = t_buffer_create(COI_WEBPUSH_AUTH_SIZE);
+	body = t_buffer_create(job->body_size + COI_WEBPUSH_HEADER_SIZE +
+			       COI_WEBPUSH_TAG_SIZE + 1);
+	if (coi_webpush_p256dh_decode(job->encrypt_p256dh, ua_public,
+				      error_r) < 0 ||
+	    coi_webpush_auth_parse(job->encrypt_auth, auth, error_r) < 0 ||
+	    coi_webpush_encrypt(ua_public->data, auth->data, job->body,
+				job->body_size, body, error_r) < 0)
+		return -1;
+	params->body = body->data;
+	params->body_size = body->used;
+	return 0;
 }
 
 static void coi_push_spool_job_send(struct coi_push_spool_job *sjob)
@@ -328,7 +376,10 @@ static void coi_push_spool_job_send(struct coi_push_spool_job *sjob)
 	params.body_size = sjob->job.body_size;
 	params.username = sjob->job.username;
 	params.log_label = t_strdup_printf("%s push", sjob->job.protocol);
-	if (coi_push_send(NULL, &params, coi_push_spool_job_callback, sjob,
+	params.max_attempts = I_MAX(sjob->job.send_attempts, 1);
+	params.no_user_rate = !sjob->job.user_rate;
+	if (coi_push_spool_job_encrypt(&sjob->job, &params, &error) < 0 ||
+	    coi_push_send(NULL, &params, coi_push_spool_job_callback, sjob,
 			  &error) < 0) {
 		e_warning(spool->event, "%s: %s push to %s dropped: %s",
 			  sjob->job.username, sjob->job.protocol,
@@ -370,7 +421,8 @@ coi_push_spool_add_job(const struct coi_push_job *job, const char *file_name)
 	}
 
 	pool = pool_alloconly_create("coi push spool job",
-				     1024 + job->body_size * 2);
+				     1024 + (job->body_size +
+					     job->fallback_body_size) * 2);
 	sjob = p_new(pool, struct coi_push_spool_job, 1);
 	sjob->pool = pool;
 	sjob->job = *job;
@@ -380,6 +432,12 @@ coi_push_spool_add_job(const struct coi_push_job *job, const char *file_name)
 	sjob->job.body = p_memdup(pool, job->body, job->body_size);
 	sjob->job.dedupe_key = p_strdup(pool, job->dedupe_key);
 	sjob->job.gone_key = p_strdup(pool, job->gone_key);
+	if (job->fallback_body != NULL) {
+		sjob->job.fallback_body = p_memdup(pool, job->fallback_body,
+						   job->fallback_body_size);
+	}
+	sjob->job.encrypt_p256dh = p_strdup(pool, job->encrypt_p256dh);
+	sjob->job.encrypt_auth = p_strdup(pool, job->encrypt_auth);
 	if (job->headers != NULL) {
 		ARRAY_TYPE(const_string) headers;
 		const char *const *h;

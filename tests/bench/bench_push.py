@@ -4,7 +4,7 @@ a loopback push service (p50, p99; 1 and 10 subscriptions), and what a push
 service that never answers costs the LMTP reply (vs. no subscriptions),
 measured side by side on one private server.
 
-    tests/bench/bench_push.py [--messages 200] [--rounds 3]
+    tests/bench/bench_push.py [--messages 200] [--rounds 3] [--block 20]
 
 Run as root (starts the development server)."""
 
@@ -53,11 +53,13 @@ def subscribe(server, user, push, count, hang=False):
     return subs
 
 
-def deliver(server, user, count, tag):
-    """Delivers count messages over one connection; returns the send
-    times and the LMTP reply latencies."""
-    lmtp = smtplib.LMTP(server.host, server.lmtp_port, timeout=60)
-    lmtp.ehlo("bench.example.org")
+def deliver(server, user, count, tag, lmtp=None):
+    """Delivers count messages over one connection (lmtp, or a new one);
+    returns the send times and the LMTP reply latencies."""
+    own = lmtp is None
+    if own:
+        lmtp = smtplib.LMTP(server.host, server.lmtp_port, timeout=60)
+        lmtp.ehlo("bench.example.org")
     sent, latencies = [], []
     for i in range(count):
         msg = compose("sender@example.net", user,
@@ -69,7 +71,8 @@ def deliver(server, user, count, tag):
         latencies.append(time.time() - start)
         assert code == 250
         sent.append(start)
-    lmtp.quit()
+    if own:
+        lmtp.quit()
     return sent, latencies
 
 
@@ -96,6 +99,8 @@ def main():
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--messages", type=int, default=200)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--block", type=int, default=20,
+                   help="messages per configuration before switching")
     args = p.parse_args()
 
     server = DevServer(extra_conf=EXTRA_CONF)
@@ -114,14 +119,33 @@ def main():
         plain_user = server.new_user("benchnone")
         hang_user = server.new_user("benchhang")
         subscribe(server, hang_user, push, 1, hang=True)
+        # One connection (one long-lived lmtp process) per configuration;
+        # blocks of --block messages alternate, so that load from elsewhere
+        # on the machine hits both alike, and every block pair gives a
+        # ratio of its own.
         results = {"none": [], "hang": []}
+        ratios = []
+        conns = {}
+        for name, user in (("none", plain_user), ("hang", hang_user)):
+            conns[name] = smtplib.LMTP(server.host, server.lmtp_port,
+                                       timeout=60)
+            conns[name].ehlo("bench.example.org")
+            deliver(server, user, 5, "warmup", conns[name])
         for _ in range(args.rounds):
-            for name, user in (("none", plain_user), ("hang", hang_user)):
-                _, lat = deliver(server, user, args.messages, name)
-                results[name].extend(lat)
+            for block in range(args.messages // args.block):
+                means = {}
+                for name, user in (("none", plain_user),
+                                   ("hang", hang_user)):
+                    _, lat = deliver(server, user, args.block, name,
+                                     conns[name])
+                    results[name].extend(lat)
+                    means[name] = statistics.mean(lat)
+                ratios.append(means["hang"] / means["none"])
+        for conn in conns.values():
+            conn.quit()
         print()
-        print("LMTP reply latency (per message, %d rounds x %d messages)" %
-              (args.rounds, args.messages))
+        print("LMTP reply latency (per message, %d rounds x %d messages, "
+              "blocks of %d)" % (args.rounds, args.messages, args.block))
         print("| configuration | p50 ms | p99 ms | mean ms | ratio (mean) |")
         print("|---|---|---|---|---|")
         base = statistics.mean(results["none"])
@@ -131,6 +155,11 @@ def main():
             print("| %s | %.2f | %.2f | %.2f | %.3f |" % (
                 label, percentile(lat, 50) * 1000, percentile(lat, 99) * 1000,
                 statistics.mean(lat) * 1000, statistics.mean(lat) / base))
+        print()
+        print("ratio per block pair: median %.3f (quartiles %.3f .. %.3f, "
+              "%d pairs)" % (statistics.median(ratios),
+                             percentile(ratios, 25), percentile(ratios, 75),
+                             len(ratios)))
     finally:
         push.stop()
         server.cleanup()

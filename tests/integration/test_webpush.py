@@ -2,9 +2,11 @@
 validation, and encrypted pushes on delivery, against a local push service
 that decrypts (RFC 8291) and checks VAPID (RFC 8292)."""
 
+import base64
 import json
 import os
 import re
+import socket
 import stat
 import time
 
@@ -476,6 +478,29 @@ def test_gone_subscription_is_deleted(server, imap, user, push, status):
     push.assert_no_more_requests(sub, count=pushes, seconds=1)
 
 
+def test_gone_record_needs_the_endpoint(server, imap, user, push):
+    """The coi-push socket is open to local users: a job that names a
+    subscription by its id but not by its endpoint URL cannot have it
+    removed, even when the job's own URL answers 410."""
+    victim = subscribe_validated(imap, push, "victim-sub-1")
+    decoy = push.new_subscription()
+    decoy.respond(410)
+    fields = ["protocol=webpush", "user=" + user, "url=" + decoy.endpoint,
+              "body=" + base64.b64encode(b'{"subject":"x"}').decode(),
+              "p256dh=" + decoy.p256dh, "auth=" + decoy.auth,
+              "gone=webpush/victim-sub-1/" + "0" * 32, "gone404=1"]
+    path = os.path.join(server.state_dir, "dovecot", "run", "coi-push")
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(path)
+        sock.sendall("\t".join(fields).encode() + b"\n")
+    assert decoy.wait_for_requests(1)[0].payload["subject"] == "x"
+    time.sleep(0.5)
+    assert "victim-sub-1" in listed(imap)
+    deliver(server, user, subject="still subscribed")
+    reqs = push.wait_for_requests(victim, 2)
+    assert reqs[1].payload["subject"] == "still subscribed"
+
+
 def test_retry_after_5xx_and_429(server, imap, user, push):
     sub = subscribe_validated(imap, push, "retry-test-1")
     sub.respond_sequence([500, {"status": 429, "retry_after": 1}, 201])
@@ -542,8 +567,9 @@ def test_unlisted_host_name_needs_https(imap, push):
 
 
 def test_per_user_push_rate_is_limited(server, imap, user, push):
-    """coi_push_user_rate (default 60 per minute and process): a burst of
-    deliveries on one LMTP connection (one process) is cut off."""
+    """coi_push_user_rate (default 60 per minute, counted by the coi-push
+    service; the validation push does not count): a burst of deliveries
+    is cut off."""
     import smtplib
     sub = subscribe_validated(imap, push, "rate-limit-1")
     offset = server.log_size()
