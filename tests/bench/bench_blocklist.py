@@ -25,7 +25,6 @@ Run as root (it starts the development server)."""
 import argparse
 import hashlib
 import os
-import smtplib
 import sys
 import time
 
@@ -33,8 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from bench_delivery import (cpu_ns, lmtp_process_of,  # noqa: E402
-                            print_round_table)
+from bench_delivery import run_interleaved  # noqa: E402
 from coitest.imap import (COI_ENABLED, COI_MESSAGE_FILTER, Imap,  # noqa: E402
                           Literal, quote)
 from coitest.mail import compose, message_count  # noqa: E402
@@ -141,44 +139,16 @@ def check_stored(server, users, delivered):
 
 
 def run(server, users, messages, rounds):
-    conns, pids = {}, {}
     delivered = {c: 0 for c in CONFIGS}
-    for config in CONFIGS:
-        conns[config] = smtplib.LMTP(server.host, server.lmtp_port,
-                                     timeout=300)
-        conns[config].ehlo("bench.example.org")
-        pids[config] = lmtp_process_of(server, conns[config])
-    if len(set(pids.values())) != len(CONFIGS):
-        raise SystemExit("configurations share lmtp processes: %r" % pids)
 
-    for chat, msgs in make_messages(WARMUP):
-        for config in CONFIGS:
-            deliver_one(conns[config], config, users[config], msgs)
-            delivered[config] += 1
+    def deliver(lmtp, config, item):
+        _, msgs = item
+        deliver_one(lmtp, config, users[config], msgs)
+        delivered[config] += 1
 
-    per_round = max(1, len(messages) // rounds)
-    wall = {c: [0.0] * rounds for c in CONFIGS}
-    cpu = {c: [0] * rounds for c in CONFIGS}
-    n = 0
-    for r in range(rounds):
-        for chat, msgs in messages[r * per_round:(r + 1) * per_round]:
-            k = n % len(CONFIGS)
-            n += 1
-            for config in CONFIGS[k:] + CONFIGS[:k]:
-                cpu_before = cpu_ns(pids[config])
-                start = time.perf_counter()
-                deliver_one(conns[config], config, users[config], msgs)
-                wall[config][r] += time.perf_counter() - start
-                cpu[config][r] += cpu_ns(pids[config]) - cpu_before
-                delivered[config] += 1
-        print("round %d/%d: %s" % (r + 1, rounds, "  ".join(
-            "%.3f" % (wall[NONE][r] / wall[c][r]) for c in CONFIGS[1:])),
-            file=sys.stderr)
-    for config in CONFIGS:
-        conns[config].quit()
+    run_interleaved(server, CONFIGS, NONE, make_messages(WARMUP), messages,
+                    rounds, deliver)
     check_stored(server, users, delivered)
-
-    print_round_table(CONFIGS, NONE, wall, cpu, rounds, per_round)
 
 
 def main():

@@ -174,50 +174,61 @@ def check_stored(server, users, delivered):
                              % (config, chats, want))
 
 
-def run_throughput(server, users, messages, rounds):
+def run_interleaved(server, configs, baseline, warmup, items, rounds,
+                    deliver):
     """Every configuration has its own LMTP connection (so its own,
-    long-lived lmtp process) and the messages are interleaved: message i
-    goes to each configuration in turn before message i+1, starting with a
-    different configuration each time. Each delivery is timed on its own,
-    and the CPU time of the serving process is read around it."""
+    long-lived lmtp process) and the items are interleaved: item i goes to
+    each configuration in turn before item i+1, starting with a different
+    configuration each time. Each delivery (deliver(lmtp, config, item)) is
+    timed on its own, and the CPU time of the serving process is read
+    around it. The warm-up items are delivered untimed first. Prints the
+    result table (print_round_table)."""
     conns, pids = {}, {}
-    delivered = {c: [] for c in CONFIGS}
-    for config in CONFIGS:
+    for config in configs:
         conns[config] = smtplib.LMTP(server.host, server.lmtp_port,
                                      timeout=300)
         conns[config].ehlo("bench.example.org")
         pids[config] = lmtp_process_of(server, conns[config])
-    if len(set(pids.values())) != len(CONFIGS):
+    if len(set(pids.values())) != len(configs):
         raise SystemExit("configurations share lmtp processes: %r" % pids)
 
-    for chat, msg in make_messages(WARMUP):
-        for config in CONFIGS:
-            deliver_one(conns[config], config, users[config], chat, msg)
-            delivered[config].append((chat, msg))
+    for item in warmup:
+        for config in configs:
+            deliver(conns[config], config, item)
 
-    per_round = max(1, len(messages) // rounds)
-    wall = {c: [0.0] * rounds for c in CONFIGS}
-    cpu = {c: [0] * rounds for c in CONFIGS}
+    per_round = max(1, len(items) // rounds)
+    wall = {c: [0.0] * rounds for c in configs}
+    cpu = {c: [0] * rounds for c in configs}
     n = 0
     for r in range(rounds):
-        for chat, msg in messages[r * per_round:(r + 1) * per_round]:
-            k = n % len(CONFIGS)
+        for item in items[r * per_round:(r + 1) * per_round]:
+            k = n % len(configs)
             n += 1
-            for config in CONFIGS[k:] + CONFIGS[:k]:
+            for config in configs[k:] + configs[:k]:
                 cpu_before = cpu_ns(pids[config])
                 start = time.perf_counter()
-                deliver_one(conns[config], config, users[config], chat, msg)
+                deliver(conns[config], config, item)
                 wall[config][r] += time.perf_counter() - start
                 cpu[config][r] += cpu_ns(pids[config]) - cpu_before
-                delivered[config].append((chat, msg))
         print("round %d/%d: %s" % (r + 1, rounds, "  ".join(
-            "%.3f" % (wall[VANILLA][r] / wall[c][r]) for c in CONFIGS[1:])),
-            file=sys.stderr)
-    for config in CONFIGS:
+            "%.3f" % (wall[baseline][r] / wall[c][r])
+            for c in configs if c != baseline)), file=sys.stderr)
+    for config in configs:
         conns[config].quit()
-    check_stored(server, users, delivered)
+    print_round_table(configs, baseline, wall, cpu, rounds, per_round)
 
-    print_round_table(CONFIGS, VANILLA, wall, cpu, rounds, per_round)
+
+def run_throughput(server, users, messages, rounds):
+    delivered = {c: [] for c in CONFIGS}
+
+    def deliver(lmtp, config, item):
+        chat, msg = item
+        deliver_one(lmtp, config, users[config], chat, msg)
+        delivered[config].append(item)
+
+    run_interleaved(server, CONFIGS, VANILLA, make_messages(WARMUP),
+                    messages, rounds, deliver)
+    check_stored(server, users, delivered)
 
 
 def print_round_table(configs, baseline, wall, cpu, rounds, per_round):
