@@ -28,15 +28,6 @@
 #define COI_PUSH_RATE_TABLE_MAX 10000
 #define COI_PUSH_DNS_TIMEOUT_MSECS 5000
 
-struct coi_push_sender_settings {
-	unsigned int timeout_msecs;
-	unsigned int max_attempts;
-	unsigned int retry_max_secs;
-	unsigned int exit_wait_msecs;
-	unsigned int max_pending;
-	unsigned int user_rate;
-};
-
 struct coi_push_rate {
 	time_t window_start;
 	unsigned int count;
@@ -71,7 +62,8 @@ struct coi_push_deferred {
 
 struct coi_push_sender {
 	pool_t pool;
-	struct coi_push_sender_settings set;
+	/* the numbers of the configuration; its strings are not kept */
+	struct coi_push_sender_config set;
 	struct coi_push_policy *policy;
 	const char *dns_socket_path;
 	struct http_client *http_client;
@@ -170,12 +162,11 @@ coi_push_sender_create(const struct coi_push_sender_config *config)
 					  NULL) < 0)
 			i_unreached();
 	}
-	sender->set.timeout_msecs = config->timeout_msecs;
+	sender->set = *config;
+	sender->set.allow = NULL;
+	sender->set.base_dir = NULL;
+	sender->set.ssl_set = NULL;
 	sender->set.max_attempts = I_MAX(config->max_attempts, 1);
-	sender->set.retry_max_secs = config->retry_max_secs;
-	sender->set.exit_wait_msecs = config->exit_wait_msecs;
-	sender->set.max_pending = config->max_pending;
-	sender->set.user_rate = config->user_rate;
 	sender->dns_socket_path = p_strconcat(pool, config->base_dir,
 					      "/"DNS_CLIENT_SOCKET_NAME, NULL);
 	sender->rates_pool = pool_alloconly_create("coi push rates", 1024);
