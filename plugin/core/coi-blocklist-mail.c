@@ -490,6 +490,92 @@ static int coi_blocklist_mail_from_hashes(struct mail *mail,
 	return 0;
 }
 
+/* --- users who block nobody --- */
+
+/* The Contacts folders (by transaction log path) whose blocklist was found
+   empty, with the log as it was then: while the log is unchanged so is
+   the folder (see coi_blocklist_refresh()), and a delivery to a user who
+   blocks nobody, the common case, needs just the stat() of the log. */
+#define COI_BLOCKLIST_EMPTY_CACHE_SIZE 8
+
+struct coi_blocklist_empty {
+	char *log_path;
+	struct coi_blocklist_stamp log;
+	unsigned int last_use;
+};
+
+static struct coi_blocklist_empty
+	coi_blocklist_empty_cache[COI_BLOCKLIST_EMPTY_CACHE_SIZE];
+static unsigned int coi_blocklist_empty_clock = 0;
+
+static struct coi_blocklist_empty *
+coi_blocklist_empty_find(const char *log_path)
+{
+	unsigned int i;
+
+	for (i = 0; i < N_ELEMENTS(coi_blocklist_empty_cache); i++) {
+		if (coi_blocklist_empty_cache[i].log_path != NULL &&
+		    strcmp(coi_blocklist_empty_cache[i].log_path,
+			   log_path) == 0)
+			return &coi_blocklist_empty_cache[i];
+	}
+	return NULL;
+}
+
+static bool coi_blocklist_empty_cached(const struct coi_blocklist_ctx *ctx)
+{
+	struct coi_blocklist_empty *empty;
+
+	if (ctx->log_path == NULL ||
+	    (empty = coi_blocklist_empty_find(ctx->log_path)) == NULL ||
+	    !coi_blocklist_stamp_log_equals(&empty->log, &ctx->now))
+		return FALSE;
+	empty->last_use = ++coi_blocklist_empty_clock;
+	return TRUE;
+}
+
+static void coi_blocklist_empty_update(const struct coi_blocklist_ctx *ctx,
+				       bool is_empty)
+{
+	struct coi_blocklist_empty *empty, *oldest;
+	unsigned int i;
+
+	if (ctx->log_path == NULL)
+		return;
+	empty = coi_blocklist_empty_find(ctx->log_path);
+	if (!is_empty || ctx->now.log_ino == 0) {
+		if (empty != NULL) {
+			i_free(empty->log_path);
+			i_zero(empty);
+		}
+		return;
+	}
+	if (empty == NULL) {
+		oldest = &coi_blocklist_empty_cache[0];
+		for (i = 1; i < N_ELEMENTS(coi_blocklist_empty_cache); i++) {
+			if (coi_blocklist_empty_cache[i].last_use <
+			    oldest->last_use)
+				oldest = &coi_blocklist_empty_cache[i];
+		}
+		empty = oldest;
+		i_free(empty->log_path);
+		empty->log_path = i_strdup(ctx->log_path);
+	}
+	empty->log = ctx->now;
+	empty->last_use = ++coi_blocklist_empty_clock;
+}
+
+void coi_blocklist_cache_clear(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < N_ELEMENTS(coi_blocklist_empty_cache); i++)
+		i_free(coi_blocklist_empty_cache[i].log_path);
+	memset(coi_blocklist_empty_cache, 0,
+	       sizeof(coi_blocklist_empty_cache));
+	coi_blocklist_empty_clock = 0;
+}
+
 static int
 coi_blocklist_mail_is_blocked_real(struct mail_user *user, struct mail *mail,
 				   const char **error_r)
@@ -497,20 +583,29 @@ coi_blocklist_mail_is_blocked_real(struct mail_user *user, struct mail *mail,
 	ARRAY_TYPE(coi_blocklist_hash) from_hashes, rebuilt;
 	const struct coi_blocklist_hash *hash;
 	struct coi_blocklist_ctx ctx;
+	bool is_empty;
 	int ret = 0;
 
 	i_zero(&ctx);
 	ctx.user = user;
 	i_array_init(&rebuilt, 64);
 	if (coi_blocklist_open(&ctx, error_r) < 0 ||
-	    coi_blocklist_refresh(&ctx, &rebuilt, error_r) < 0) {
+	    coi_blocklist_log_stat(&ctx, error_r) < 0) {
+		ret = -1;
+		goto out;
+	}
+	if (coi_blocklist_empty_cached(&ctx))
+		goto out;
+	if (coi_blocklist_refresh(&ctx, &rebuilt, error_r) < 0) {
 		ret = -1;
 		goto out;
 	}
 	/* Most users block nobody: then the message is not even parsed
 	   (hashing is the largest part of the cost). */
-	if (ctx.no_contacts ||
-	    (ctx.file != NULL ? ctx.file_count : array_count(&rebuilt)) == 0)
+	is_empty = ctx.no_contacts ||
+		(ctx.file != NULL ? ctx.file_count : array_count(&rebuilt)) == 0;
+	coi_blocklist_empty_update(&ctx, is_empty);
+	if (is_empty)
 		goto out;
 
 	t_array_init(&from_hashes, 4);

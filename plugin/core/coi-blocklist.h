@@ -131,6 +131,9 @@ int coi_blocklist_mail_is_blocked(struct mail_user *user, struct mail *mail,
 /* What delivery does with a blocked sender's message: the setting
    coi_blocked_action ("store", the default, or "discard"); an invalid value
    logs an error and stores. */
+/* Forgets what the process remembered about users' blocklists. */
+void coi_blocklist_cache_clear(void);
+
 enum coi_blocked_action {
 	COI_BLOCKED_ACTION_STORE = 0,
 	COI_BLOCKED_ACTION_DISCARD,

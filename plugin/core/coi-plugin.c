@@ -8,6 +8,7 @@
 #include "coi-user.h"
 #include "coi-plugin.h"
 #include "coi-config-cache.h"
+#include "coi-blocklist.h"
 #include "coi-push-sender.h"
 #include "coi-webpush.h"
 #include "coi-devicetoken.h"
@@ -142,6 +143,7 @@ void coi_plugin_deinit(void)
 	coi_webpush_attributes_unregister();
 	coi_attributes_unregister();
 	coi_config_cache_clear();
+	coi_blocklist_cache_clear();
 	mail_storage_hooks_remove(&coi_seen_mail_storage_hooks);
 	mail_storage_hooks_remove(&coi_mail_storage_hooks);
 }

@@ -204,6 +204,28 @@ def test_changes_apply_within_one_lmtp_connection(server, imap, user,
     assert subjects_in(imap, "INBOX") == ["second"]
 
 
+def test_first_block_applies_within_one_lmtp_connection(server, imap, user,
+                                                       blocked_sender):
+    """An LMTP process remembers that a user blocks nobody (while the
+    Contacts folder is unchanged); the first blocking contact, appended
+    between two of its deliveries, applies to the second."""
+    import smtplib
+    enable(imap)
+    append_contact(imap, contact("someone.else@example.net", blocked=False))
+    lmtp_conn = smtplib.LMTP(server.host, server.lmtp_port, timeout=20)
+    try:
+        lmtp_conn.ehlo("test.example.org")
+        for subject in ("first", "again", "second"):
+            lmtp_conn.sendmail(blocked_sender, [user], compose(
+                blocked_sender, user, subject=subject))
+            if subject == "again":
+                append_contact(imap, contact(blocked_sender))
+    finally:
+        lmtp_conn.quit()
+    assert subjects_in(imap, "INBOX") == ["again", "first"]
+    assert subjects_in(imap, BLOCKED) == ["second"]
+
+
 def test_index_is_rebuilt_only_when_contacts_change(server, imap, user,
                                                     blocked_sender):
     enable(imap)
