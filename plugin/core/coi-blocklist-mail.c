@@ -42,6 +42,30 @@ struct coi_blocklist_ctx {
 	bool no_contacts;
 };
 
+/* stat()s the folder's transaction log into ctx->now. A missing log (not
+   created yet, or a storage without one) leaves it 0. */
+static int coi_blocklist_log_stat(struct coi_blocklist_ctx *ctx,
+				  const char **error_r)
+{
+	struct stat st;
+
+	i_zero(&ctx->now);
+	if (ctx->log_path == NULL)
+		return 0;
+	if (stat(ctx->log_path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		*error_r = t_strdup_printf("stat(%s) failed: %m",
+					   ctx->log_path);
+		return -1;
+	}
+	ctx->now.log_ino = st.st_ino;
+	ctx->now.log_size = st.st_size;
+	ctx->now.log_mtime_nsecs = (int64_t)st.st_mtim.tv_sec * 1000000000LL +
+		st.st_mtim.tv_nsec;
+	return 0;
+}
+
 static int coi_blocklist_open(struct coi_blocklist_ctx *ctx,
 			      const char **error_r)
 {
@@ -67,7 +91,9 @@ static int coi_blocklist_open(struct coi_blocklist_ctx *ctx,
 		ctx->log_path = t_strconcat(dir, "/"MAIL_INDEX_PREFIX".log",
 					    NULL);
 	}
-	return 0;
+	/* before anything of the folder is read: see
+	   coi_blocklist_refresh() */
+	return coi_blocklist_log_stat(ctx, error_r);
 }
 
 static struct mailbox *coi_blocklist_box(struct coi_blocklist_ctx *ctx)
@@ -125,30 +151,6 @@ static int coi_blocklist_file_read(struct coi_blocklist_ctx *ctx,
 			ctx->path);
 		buffer_free(&ctx->file);
 	}
-	return 0;
-}
-
-/* stat()s the folder's transaction log into ctx->now. A missing log (not
-   created yet, or a storage without one) leaves it 0. */
-static int coi_blocklist_log_stat(struct coi_blocklist_ctx *ctx,
-				  const char **error_r)
-{
-	struct stat st;
-
-	i_zero(&ctx->now);
-	if (ctx->log_path == NULL)
-		return 0;
-	if (stat(ctx->log_path, &st) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		*error_r = t_strdup_printf("stat(%s) failed: %m",
-					   ctx->log_path);
-		return -1;
-	}
-	ctx->now.log_ino = st.st_ino;
-	ctx->now.log_size = st.st_size;
-	ctx->now.log_mtime_nsecs = (int64_t)st.st_mtim.tv_sec * 1000000000LL +
-		st.st_mtim.tv_nsec;
 	return 0;
 }
 
@@ -332,10 +334,11 @@ static void coi_blocklist_file_restamp(struct coi_blocklist_ctx *ctx,
    (no index directory, or writing failed), and ctx->no_contacts is set
    when there is no Contacts folder.
 
-   Why the log is stat()ed first: every change of the folder is appended
-   to its transaction log, so an unchanged log (inode, size, mtime) means
-   an unchanged folder. It is stat()ed before the folder's state is read,
-   so a change after that is seen by the next delivery. */
+   Why the log is stat()ed first (by coi_blocklist_open()): every change
+   of the folder is appended to its transaction log, so an unchanged log
+   (inode, size, mtime) means an unchanged folder. It is stat()ed before
+   the folder's state is read, so a change after that is seen by the
+   next delivery. */
 static int coi_blocklist_refresh(struct coi_blocklist_ctx *ctx,
 				 ARRAY_TYPE(coi_blocklist_hash) *rebuilt_r,
 				 const char **error_r)
@@ -347,8 +350,7 @@ static int coi_blocklist_refresh(struct coi_blocklist_ctx *ctx,
 	string_t *data;
 
 	if (ctx->path != NULL) {
-		if (coi_blocklist_log_stat(ctx, error_r) < 0 ||
-		    coi_blocklist_file_read(ctx, error_r) < 0)
+		if (coi_blocklist_file_read(ctx, error_r) < 0)
 			return -1;
 		if (ctx->file != NULL &&
 		    coi_blocklist_stamp_log_equals(&ctx->file_stamp, &ctx->now))
@@ -589,8 +591,7 @@ coi_blocklist_mail_is_blocked_real(struct mail_user *user, struct mail *mail,
 	i_zero(&ctx);
 	ctx.user = user;
 	i_array_init(&rebuilt, 64);
-	if (coi_blocklist_open(&ctx, error_r) < 0 ||
-	    coi_blocklist_log_stat(&ctx, error_r) < 0) {
+	if (coi_blocklist_open(&ctx, error_r) < 0) {
 		ret = -1;
 		goto out;
 	}

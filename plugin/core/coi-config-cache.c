@@ -8,6 +8,14 @@
 #include <sys/stat.h>
 #include <fcntl.h>
 
+enum coi_config_cache_fact {
+	COI_CONFIG_CACHE_FACT_CONFIG,
+	COI_CONFIG_CACHE_FACT_WEBPUSH,
+	COI_CONFIG_CACHE_FACT_DEVICETOKENS,
+
+	COI_CONFIG_CACHE_FACT_COUNT
+};
+
 struct coi_config_cache_entry {
 	/* NULL: the entry is unused */
 	char *username, *path;
@@ -18,7 +26,7 @@ struct coi_config_cache_entry {
 	/* fd/st describe the file the facts below were read from */
 	bool snapshot;
 	/* what was read from this file, each fact if its flag is set */
-	bool config_valid, webpush_valid, devicetokens_valid;
+	bool valid[COI_CONFIG_CACHE_FACT_COUNT];
 	struct coi_config config;
 	/* validated WebPush subscriptions, "<id>\t<stored value>\n" each */
 	char *webpush_subscriptions;
@@ -109,10 +117,8 @@ coi_config_cache_is_current(const struct coi_config_cache_entry *entry,
 static int coi_config_cache_snapshot(struct coi_config_cache_entry *entry)
 {
 	entry->snapshot = FALSE;
-	entry->config_valid = FALSE;
-	entry->webpush_valid = FALSE;
+	memset(entry->valid, 0, sizeof(entry->valid));
 	i_free_and_null(entry->webpush_subscriptions);
-	entry->devicetokens_valid = FALSE;
 	if (entry->fd != -1)
 		i_close_fd(&entry->fd);
 	entry->fd = open(entry->path, O_RDONLY);
@@ -157,83 +163,95 @@ coi_config_cache_get(const char *username, const char *path)
 	return entry;
 }
 
+/* The user's entry as in coi_config_cache_get(): returns 1 if the fact is
+   known (*entry_r is the entry), 0 if it must be read (*entry_r is the
+   entry to update), -1 if nothing can be cached (*entry_r is NULL). */
+static int
+coi_config_cache_lookup_fact(const char *username, const char *path,
+			     enum coi_config_cache_fact fact,
+			     struct coi_config_cache_entry **entry_r)
+{
+	*entry_r = coi_config_cache_get(username, path);
+	if (*entry_r == NULL)
+		return -1;
+	return (*entry_r)->valid[fact] ? 1 : 0;
+}
+
+static void coi_config_cache_set_valid(struct coi_config_cache_entry *entry,
+				       enum coi_config_cache_fact fact)
+{
+	i_assert(entry->username != NULL);
+	entry->valid[fact] = TRUE;
+}
+
 int coi_config_cache_lookup(const char *username, const char *path,
 			    struct coi_config *config_r,
 			    struct coi_config_cache_entry **entry_r)
 {
-	struct coi_config_cache_entry *entry;
+	int ret;
 
-	*entry_r = NULL;
-	if ((entry = coi_config_cache_get(username, path)) == NULL)
-		return -1;
-	if (entry->config_valid) {
-		*config_r = entry->config;
-		return 1;
+	ret = coi_config_cache_lookup_fact(username, path,
+					   COI_CONFIG_CACHE_FACT_CONFIG,
+					   entry_r);
+	if (ret > 0) {
+		*config_r = (*entry_r)->config;
+		*entry_r = NULL;
 	}
-	*entry_r = entry;
-	return 0;
+	return ret;
 }
 
 void coi_config_cache_update(struct coi_config_cache_entry *entry,
 			     const struct coi_config *config)
 {
-	i_assert(entry->username != NULL);
-
+	coi_config_cache_set_valid(entry, COI_CONFIG_CACHE_FACT_CONFIG);
 	entry->config = *config;
-	entry->config_valid = TRUE;
 }
 
 int coi_config_cache_lookup_webpush(const char *username, const char *path,
 				    const char **subscriptions_r,
 				    struct coi_config_cache_entry **entry_r)
 {
-	struct coi_config_cache_entry *entry;
+	int ret;
 
-	*entry_r = NULL;
-	if ((entry = coi_config_cache_get(username, path)) == NULL)
-		return -1;
-	if (entry->webpush_valid) {
-		*subscriptions_r = entry->webpush_subscriptions;
-		return 1;
+	ret = coi_config_cache_lookup_fact(username, path,
+					   COI_CONFIG_CACHE_FACT_WEBPUSH,
+					   entry_r);
+	if (ret > 0) {
+		*subscriptions_r = (*entry_r)->webpush_subscriptions;
+		*entry_r = NULL;
 	}
-	*entry_r = entry;
-	return 0;
+	return ret;
 }
 
 void coi_config_cache_update_webpush(struct coi_config_cache_entry *entry,
 				     const char *subscriptions)
 {
-	i_assert(entry->username != NULL);
-
+	coi_config_cache_set_valid(entry, COI_CONFIG_CACHE_FACT_WEBPUSH);
 	i_free(entry->webpush_subscriptions);
 	entry->webpush_subscriptions = i_strdup(subscriptions);
-	entry->webpush_valid = TRUE;
 }
 
 int coi_config_cache_lookup_devicetokens(const char *username,
 					 const char *path, bool *has_tokens_r,
 					 struct coi_config_cache_entry **entry_r)
 {
-	struct coi_config_cache_entry *entry;
+	int ret;
 
-	*entry_r = NULL;
-	if ((entry = coi_config_cache_get(username, path)) == NULL)
-		return -1;
-	if (entry->devicetokens_valid) {
-		*has_tokens_r = entry->has_devicetokens;
-		return 1;
+	ret = coi_config_cache_lookup_fact(username, path,
+					   COI_CONFIG_CACHE_FACT_DEVICETOKENS,
+					   entry_r);
+	if (ret > 0) {
+		*has_tokens_r = (*entry_r)->has_devicetokens;
+		*entry_r = NULL;
 	}
-	*entry_r = entry;
-	return 0;
+	return ret;
 }
 
 void coi_config_cache_update_devicetokens(struct coi_config_cache_entry *entry,
 					  bool has_tokens)
 {
-	i_assert(entry->username != NULL);
-
+	coi_config_cache_set_valid(entry, COI_CONFIG_CACHE_FACT_DEVICETOKENS);
 	entry->has_devicetokens = has_tokens;
-	entry->devicetokens_valid = TRUE;
 }
 
 void coi_config_cache_clear(void)
