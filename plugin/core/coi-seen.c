@@ -71,13 +71,30 @@ coi_seen_mail_update_flags(struct mail *_mail, enum modify_type modify_type,
 	seq_range_array_add(&ct->chat_uids, _mail->uid);
 }
 
-static int
-coi_seen_move_uids(struct mailbox *box, const ARRAY_TYPE(seq_range) *uids,
-		   const char **error_r)
+static struct mailbox *
+coi_seen_box_open(struct mailbox_list *list, const char *vname,
+		  const char **error_r)
 {
-	struct mail_user *user = box->storage->user;
-	struct coi_user *cuser = coi_user_get_ready(user);
-	struct mailbox *dest;
+	struct mailbox *box = mailbox_alloc(list, vname, 0);
+
+	if (mailbox_open(box) < 0 || mailbox_sync(box, 0) < 0) {
+		*error_r = t_strdup_printf("Failed to open %s: %s", vname,
+			mailbox_get_last_internal_error(box, NULL));
+		mailbox_free(&box);
+		return NULL;
+	}
+	return box;
+}
+
+/* Moves the still \Seen chats among uids from src to dest. The source
+   transaction is an ordinary one: its expunges are requests that the
+   backend carries out (an EXTERNAL transaction would record them as
+   already done, and Maildir or an index rebuild would bring the mail
+   back). */
+static int
+coi_seen_move_to(struct mailbox *src, struct mailbox *dest,
+		 const ARRAY_TYPE(seq_range) *uids, const char **error_r)
+{
 	struct mailbox_transaction_context *src_t, *dest_t;
 	struct mail_search_args *search_args;
 	struct mail_search_arg *sarg;
@@ -86,24 +103,12 @@ coi_seen_move_uids(struct mailbox *box, const ARRAY_TYPE(seq_range) *uids,
 	struct mail *mail;
 	int ret = 0;
 
-	if (coi_mailbox_ensure(cuser, cuser->chats_vname, TRUE, error_r) < 0)
-		return -1;
-	dest = mailbox_alloc(cuser->root_ns->list, cuser->chats_vname, 0);
-	if (mailbox_open(dest) < 0) {
-		*error_r = t_strdup_printf("Failed to open %s: %s",
-			cuser->chats_vname,
-			mailbox_get_last_internal_error(dest, NULL));
-		mailbox_free(&dest);
-		return -1;
-	}
-
 	search_args = mail_search_build_init();
 	sarg = mail_search_build_add(search_args, SEARCH_UIDSET);
 	p_array_init(&sarg->value.seqset, search_args->pool, array_count(uids));
 	array_append_array(&sarg->value.seqset, uids);
 
-	src_t = mailbox_transaction_begin(box, MAILBOX_TRANSACTION_FLAG_EXTERNAL,
-					  __func__);
+	src_t = mailbox_transaction_begin(src, 0, __func__);
 	dest_t = mailbox_transaction_begin(dest,
 					   MAILBOX_TRANSACTION_FLAG_EXTERNAL,
 					   __func__);
@@ -117,7 +122,7 @@ coi_seen_move_uids(struct mailbox *box, const ARRAY_TYPE(seq_range) *uids,
 		mailbox_save_copy_flags(save_ctx, mail);
 		if (mailbox_move(&save_ctx, mail) < 0) {
 			*error_r = t_strdup_printf("Failed to move UID %u to %s: %s",
-				mail->uid, cuser->chats_vname,
+				mail->uid, mailbox_get_vname(dest),
 				mailbox_get_last_internal_error(dest, NULL));
 			ret = -1;
 			break;
@@ -125,7 +130,7 @@ coi_seen_move_uids(struct mailbox *box, const ARRAY_TYPE(seq_range) *uids,
 	}
 	if (mailbox_search_deinit(&search_ctx) < 0 && ret == 0) {
 		*error_r = t_strdup_printf("Search failed: %s",
-			mailbox_get_last_internal_error(box, NULL));
+			mailbox_get_last_internal_error(src, NULL));
 		ret = -1;
 	}
 	if (ret < 0) {
@@ -133,16 +138,45 @@ coi_seen_move_uids(struct mailbox *box, const ARRAY_TYPE(seq_range) *uids,
 		mailbox_transaction_rollback(&src_t);
 	} else if (mailbox_transaction_commit(&dest_t) < 0) {
 		*error_r = t_strdup_printf("Failed to save into %s: %s",
-			cuser->chats_vname,
+			mailbox_get_vname(dest),
 			mailbox_get_last_internal_error(dest, NULL));
 		mailbox_transaction_rollback(&src_t);
 		ret = -1;
-	} else if (mailbox_transaction_commit(&src_t) < 0) {
+	} else if (mailbox_transaction_commit(&src_t) < 0 ||
+		   mailbox_sync(src, 0) < 0) {
 		/* the copies exist; the originals stay in INBOX */
 		*error_r = t_strdup_printf("Failed to expunge moved chats: %s",
-			mailbox_get_last_internal_error(box, NULL));
+			mailbox_get_last_internal_error(src, NULL));
 		ret = -1;
 	}
+	return ret;
+}
+
+/* The move uses a mailbox of its own for INBOX: box may be a session's
+   selected mailbox, whose view only the session may sync (it reports the
+   expunges to its client at its next sync). */
+static int
+coi_seen_move_uids(struct mailbox *box, const ARRAY_TYPE(seq_range) *uids,
+		   const char **error_r)
+{
+	struct mail_user *user = box->storage->user;
+	struct coi_user *cuser = coi_user_get_ready(user);
+	struct mailbox *src, *dest;
+	int ret;
+
+	if (coi_mailbox_ensure(cuser, cuser->chats_vname, TRUE, error_r) < 0)
+		return -1;
+	dest = coi_seen_box_open(cuser->root_ns->list, cuser->chats_vname,
+				 error_r);
+	if (dest == NULL)
+		return -1;
+	src = coi_seen_box_open(box->list, box->vname, error_r);
+	if (src == NULL) {
+		mailbox_free(&dest);
+		return -1;
+	}
+	ret = coi_seen_move_to(src, dest, uids, error_r);
+	mailbox_free(&src);
 	mailbox_free(&dest);
 	return ret;
 }

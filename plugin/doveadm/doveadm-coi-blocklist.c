@@ -215,10 +215,10 @@ static int blocklist_save(struct mailbox_transaction_context *t,
 	return 0;
 }
 
-/* Saves a new version of the contact message mail: without its COI-Blocked
-   headers, plus "COI-Blocked: yes" if blocked. The old one is expunged
-   when the transaction commits. */
-static int blocklist_contact_rewrite(struct mailbox_transaction_context *t,
+/* Saves a new version of the contact message mail in save_t: without its
+   COI-Blocked headers, plus "COI-Blocked: yes" if blocked. The old one is
+   expunged when mail's transaction commits. */
+static int blocklist_contact_rewrite(struct mailbox_transaction_context *save_t,
 				     struct mail *mail, bool blocked)
 {
 	static const char *const exclude[] = { COI_HEADER_BLOCKED };
@@ -250,7 +250,7 @@ static int blocklist_contact_rewrite(struct mailbox_transaction_context *t,
 		input = filtered;
 	}
 
-	ret = blocklist_save(t, input, mail, received);
+	ret = blocklist_save(save_t, input, mail, received);
 	i_stream_unref(&input);
 	if (ret < 0)
 		return -1;
@@ -260,6 +260,7 @@ static int blocklist_contact_rewrite(struct mailbox_transaction_context *t,
 
 struct blocklist_change_context {
 	struct blocklist_cmd_context *cmd;
+	struct mailbox_transaction_context *save_t;
 	bool block;
 	/* contacts with the address found (blocked or not) */
 	unsigned int found;
@@ -285,8 +286,7 @@ blocklist_change_contact(struct mail *mail, bool blocked,
 	cctx->found++;
 	if (blocked == cctx->block)
 		return 0;
-	if (blocklist_contact_rewrite(mail->transaction, mail,
-				      cctx->block) < 0)
+	if (blocklist_contact_rewrite(cctx->save_t, mail, cctx->block) < 0)
 		return -1;
 	cctx->changed++;
 	return 0;
@@ -328,7 +328,7 @@ static int blocklist_change_run(struct blocklist_cmd_context *bctx,
 {
 	struct doveadm_mail_cmd_context *ctx = &bctx->ctx;
 	struct blocklist_change_context cctx;
-	struct mailbox_transaction_context *t;
+	struct mailbox_transaction_context *expunge_t;
 	struct mailbox *box;
 	int ret;
 
@@ -338,21 +338,30 @@ static int blocklist_change_run(struct blocklist_cmd_context *bctx,
 	i_zero(&cctx);
 	cctx.cmd = bctx;
 	cctx.block = block;
-	t = mailbox_transaction_begin(box, MAILBOX_TRANSACTION_FLAG_EXTERNAL,
-				      "doveadm coi blocklist");
-	ret = blocklist_contacts_iter(t, blocklist_change_contact, &cctx);
+	/* Two transactions: saves need an EXTERNAL one, while expunges in
+	   an EXTERNAL one would be recorded as done without the backend
+	   doing them. The new versions are committed first, so that a
+	   failure never loses a contact. */
+	cctx.save_t = mailbox_transaction_begin(box,
+		MAILBOX_TRANSACTION_FLAG_EXTERNAL, "doveadm coi blocklist");
+	expunge_t = mailbox_transaction_begin(box, 0, "doveadm coi blocklist");
+	ret = blocklist_contacts_iter(expunge_t, blocklist_change_contact,
+				      &cctx);
 	if (ret == 0 && block && cctx.found == 0) {
-		ret = blocklist_contact_create(t, user, bctx->address,
-					       &bctx->hash);
+		ret = blocklist_contact_create(cctx.save_t, user,
+					       bctx->address, &bctx->hash);
 		cctx.changed++;
 	}
-	if (ret < 0)
-		mailbox_transaction_rollback(&t);
-	else if (mailbox_transaction_commit(&t) < 0) {
+	if (ret < 0) {
+		mailbox_transaction_rollback(&cctx.save_t);
+		mailbox_transaction_rollback(&expunge_t);
+	} else if (mailbox_transaction_commit(&cctx.save_t) < 0) {
 		i_error("Cannot save the contacts: %s",
 			mailbox_get_last_internal_error(box, NULL));
+		mailbox_transaction_rollback(&expunge_t);
 		ret = -1;
-	} else if (mailbox_sync(box, 0) < 0) {
+	} else if (mailbox_transaction_commit(&expunge_t) < 0 ||
+		   mailbox_sync(box, 0) < 0) {
 		/* the sync carries out the expunges */
 		i_error("Cannot expunge the old contacts: %s",
 			mailbox_get_last_internal_error(box, NULL));

@@ -37,6 +37,11 @@ class DevServer:
          self.sieve_port, self.imaps_port, self.smtps_port) = free_ports(6)
         self.extra_conf = extra_conf
         self.host = "127.0.0.1"
+        # COI_MAIL_FORMAT=maildir|sdbox|mdbox, as for ./run
+        self.mail_format = os.environ.get("COI_MAIL_FORMAT", "sdbox")
+        # every user made, in order: the resync check looks at the ones
+        # a test made
+        self.users = []
 
     @property
     def env(self):
@@ -89,7 +94,48 @@ class DevServer:
 
     # -- users ---------------------------------------------------------
     def new_user(self, prefix="u"):
-        return "%s%s@%s" % (prefix, uuid.uuid4().hex[:12], DOMAIN)
+        user = "%s%s@%s" % (prefix, uuid.uuid4().hex[:12], DOMAIN)
+        self.users.append(user)
+        return user
+
+    def home(self, user):
+        local, domain = user.split("@")
+        return os.path.join(self.state_dir, "mail", domain, local)
+
+    def mailbox_dir(self, user, box):
+        """The directory of a mailbox ("INBOX", "COI/Chats") in the
+        server's mail format: making it unreadable makes it fail."""
+        if self.mail_format == "maildir":
+            if box == "INBOX":
+                return os.path.join(self.home(user), "Maildir")
+            return os.path.join(self.home(user), "Maildir",
+                                "." + box.replace("/", "."))
+        return os.path.join(self.home(user), "mail", "mailboxes",
+                            *box.split("/"))
+
+    def mailbox_index_dir(self, user, box):
+        """Where Dovecot keeps the mailbox's index files."""
+        if self.mail_format == "maildir":
+            return self.mailbox_dir(user, box)
+        return os.path.join(self.mailbox_dir(user, box), "dbox-Mails")
+
+    def mail_snapshot(self, user):
+        """Every message of every mailbox of the user: (mailbox, uid,
+        guid, flags), sorted."""
+        res = self.doveadm("-f", "tab", "fetch", "-u", user,
+                           "mailbox uid guid flags", "ALL")
+        rows = [tuple(line.split("\t"))
+                for line in res.stdout.splitlines()[1:] if line]
+        return sorted(rows)
+
+    def resync_changes(self, user):
+        """What an index rebuild (doveadm force-resync of every mailbox)
+        changes in the user's mail: (before, after), equal when nothing
+        changed. Moves and expunges that reached only the index, not the
+        mail files, come back here."""
+        before = self.mail_snapshot(user)
+        self.doveadm("force-resync", "-u", user, "*")
+        return before, self.mail_snapshot(user)
 
     def _add_userdb_line(self, filename, *lines):
         path = os.path.join(self.state_dir, "dovecot", filename)

@@ -132,9 +132,7 @@ def test_missing_chats_folder_is_created(server, imap, user):
 
 def test_unwritable_chats_falls_back_to_inbox(server, imap, user):
     configure(imap, mode="active")
-    domain, name = user.split("@")[1], user.split("@")[0]
-    path = os.path.join(server.state_dir, "mail", domain, name, "mail",
-                        "mailboxes", "COI", "Chats")
+    path = server.mailbox_dir(user, "COI/Chats")
     assert os.path.isdir(path)
     os.chmod(path, 0)
     offset = server.log_size()
@@ -159,9 +157,7 @@ def test_unreadable_chats_with_sieve_falls_back_to_inbox(server, imap, user,
     else:
         sieve.put_active("script", script)
     sieve.close()
-    domain, name = user.split("@")[1], user.split("@")[0]
-    path = os.path.join(server.state_dir, "mail", domain, name, "mail",
-                        "mailboxes", "COI", "Chats")
+    path = server.mailbox_dir(user, "COI/Chats")
     os.chmod(path, 0)
     try:
         deliver(server, imap, user, [chat(), mail()])
@@ -332,6 +328,28 @@ def test_seen_mode_moves_on_fetch_body(server, imap, user):
     assert "\\Seen" in fetch_all(imap, "COI/Chats")[0][0]
 
 
+def test_seen_move_is_a_real_move(server, imap_connect, user):
+    """The original leaves INBOX for good: nothing comes back after an
+    index rebuild (sdbox, mdbox) or at the next sync (Maildir), and reading
+    the chat again in Chats adds no copy."""
+    imap = imap_connect(user)
+    seen_setup(server, imap, user)
+    imap.ok("FETCH", seq(imap, "c1"), "(BODY[])")
+    imap.ok("NOOP")
+    imap.logout()
+    # (a dbox rebuild resets the index: open sessions would disconnect)
+    before, after = server.resync_changes(user)
+    assert after == before
+    imap = imap_connect(user)
+    assert sorted(s for _, s in fetch_all(imap, "INBOX")) == ["c2", "m1"]
+    imap.ok("SELECT", "COI/Chats")
+    imap.ok("FETCH", "1", "(BODY[])")
+    imap.ok("STORE", "1", "-FLAGS", "(\\Seen)")
+    imap.ok("STORE", "1", "+FLAGS", "(\\Seen)")
+    assert [s for _, s in fetch_all(imap, "COI/Chats")] == ["c1"]
+    assert sorted(s for _, s in fetch_all(imap, "INBOX")) == ["c2", "m1"]
+
+
 def test_seen_mode_leaves_normal_mail(server, imap, user):
     seen_setup(server, imap, user)
     imap.ok("SELECT", "INBOX")
@@ -445,8 +463,7 @@ def test_config_changes_apply_to_the_next_delivery_of_the_same_process(
                        COI_ENABLED, "yes")
         assert where(chat_to()) == "COI/Chats"
         # the attribute file removed behind Dovecot's back: unconfigured
-        home = os.path.join(server.state_dir, "mail", user.split("@")[1],
-                            user.split("@")[0])
+        home = server.home(user)
         os.unlink(os.path.join(home, "dovecot-attributes"))
         subject = chat_to()
         assert fetch_all(imap, "INBOX")[-1] == (set(), subject)
