@@ -75,6 +75,9 @@ static struct mail_storage_hooks coi_seen_mail_storage_hooks = {
 	.mailbox_allocated = coi_seen_mailbox_allocated,
 	.mail_allocated = coi_seen_mail_allocated,
 };
+static struct mail_storage_hooks coi_webpush_mail_storage_hooks = {
+	.mailbox_allocated = coi_webpush_mailbox_allocated,
+};
 
 bool coi_user_has_plugin(struct mail_user *user)
 {
@@ -128,6 +131,7 @@ void coi_plugin_init(struct module *module)
 {
 	mail_storage_hooks_add(module, &coi_mail_storage_hooks);
 	mail_storage_hooks_add(module, &coi_seen_mail_storage_hooks);
+	mail_storage_hooks_add(module, &coi_webpush_mail_storage_hooks);
 	coi_attributes_register();
 	coi_webpush_attributes_register();
 	coi_devicetoken_attributes_register();
@@ -144,6 +148,7 @@ void coi_plugin_deinit(void)
 	coi_attributes_unregister();
 	coi_config_cache_clear();
 	coi_blocklist_cache_clear();
+	mail_storage_hooks_remove(&coi_webpush_mail_storage_hooks);
 	mail_storage_hooks_remove(&coi_seen_mail_storage_hooks);
 	mail_storage_hooks_remove(&coi_mail_storage_hooks);
 }

@@ -8,6 +8,7 @@
 #include "hash-method.h"
 #include "istream.h"
 #include "hostpid.h"
+#include "file-lock.h"
 #include "ioloop.h"
 #include "json-parser.h"
 #include "settings-parser.h"
@@ -42,6 +43,11 @@
 #define COI_WEBPUSH_VALIDATION_TOKEN_MAX_LEN 1024
 /* attempts of the service's sender per push (coi_push_max_attempts) */
 #define COI_WEBPUSH_SEND_ATTEMPTS_DEFAULT 4
+
+/* held from counting the subscriptions until the transaction storing a
+   new one ends */
+#define COI_WEBPUSH_LOCK_FNAME "coi-webpush.lock"
+#define COI_WEBPUSH_LOCK_SECS 10
 
 #define COI_WEBPUSH_ERROR_INVALID_ID \
 	"Invalid subscription ID: use 10 to 36 characters of [0-9A-Za-z_-]"
@@ -321,14 +327,6 @@ coi_webpush_subscription_delete(struct mail_user *user, const char *id,
  * Sending
  */
 
-static void
-coi_webpush_header_add(ARRAY_TYPE(const_string) *headers, const char *name,
-		       const char *value)
-{
-	array_push_back(headers, &name);
-	array_push_back(headers, &value);
-}
-
 /* The VAPID Authorization header for an origin, reused while it stays
    valid for long enough: signing is the most expensive part of a push. */
 struct coi_webpush_jwt {
@@ -399,7 +397,6 @@ coi_webpush_authorization(struct coi_webpush_keys *keys, const char *origin,
 }
 
 
-/* Builds the encrypted request for one payload, in pool. */
 /* Appends the job of one push to lines, for the coi-push service. The
    push is prepared here except for the encryption: the VAPID signature
    needs the private key, which stays with the mail processes (and is
@@ -415,8 +412,7 @@ coi_webpush_job_append(struct mail_user *user, const char *id,
 {
 	struct coi_webpush_keys *keys;
 	struct coi_push_job job;
-	ARRAY_TYPE(const_string) headers;
-	const char *origin, *authorization, *urgency;
+	const char *origin, *authorization;
 
 	if (coi_webpush_keys_get(user, &keys) < 0) {
 		*error_r = "VAPID key not available";
@@ -427,27 +423,17 @@ coi_webpush_job_append(struct mail_user *user, const char *id,
 				      &authorization, error_r) < 0)
 		return -1;
 
-	/* RFC 8030: "high" may wake a device at once; chats are meant to */
-	urgency = !validation && sub->msgtype == COI_WEBPUSH_MSGTYPE_CHAT ?
-		"high" : "normal";
-	t_array_init(&headers, 14);
-	coi_webpush_header_add(&headers, "Content-Encoding", "aes128gcm");
-	coi_webpush_header_add(&headers, "Content-Type",
-			       "application/octet-stream");
-	coi_webpush_header_add(&headers, "TTL", dec2str(
-		coi_webpush_setting_secs(user, "coi_webpush_ttl",
-					 COI_WEBPUSH_TTL_DEFAULT_SECS)));
-	coi_webpush_header_add(&headers, "Urgency", urgency);
-	coi_webpush_header_add(&headers, "Authorization", authorization);
-	if (validation)
-		coi_webpush_header_add(&headers, "WebPush-Validation", "");
-	array_append_zero(&headers);
-
 	i_zero(&job);
-	job.protocol = "webpush";
+	job.protocol = COI_PUSH_JOB_PROTOCOL_WEBPUSH;
 	job.username = user->username;
 	job.url = sub->endpoint;
-	job.headers = array_front(&headers);
+	/* RFC 8030: "high" may wake a device at once; chats are meant to */
+	job.urgency = !validation && sub->msgtype == COI_WEBPUSH_MSGTYPE_CHAT ?
+		"high" : "normal";
+	job.ttl_secs = I_MIN(coi_webpush_setting_secs(user, "coi_webpush_ttl",
+		COI_WEBPUSH_TTL_DEFAULT_SECS), COI_PUSH_JOB_TTL_MAX_SECS);
+	job.vapid_authorization = authorization;
+	job.validation = validation;
 	job.body = (const unsigned char *)payload;
 	job.body_size = strlen(payload);
 	if (payload_without_content != NULL) {
@@ -465,8 +451,11 @@ coi_webpush_job_append(struct mail_user *user, const char *id,
 		COI_PUSH_JOB_SEND_ATTEMPTS_MAX);
 	if (job.send_attempts == 0)
 		job.send_attempts = 1;
-	/* the validation push answers a client's command */
-	job.user_rate = !validation;
+	/* a validation push answers a client's command, to an endpoint of
+	   the client's choice: limited on its own, so that re-subscribing
+	   cannot make the server send requests at will */
+	job.rate = validation ? COI_PUSH_JOB_RATE_VALIDATION :
+		COI_PUSH_JOB_RATE_USER;
 	/* the retries are over within a minute; and the plaintext preview
 	   of the message is not to be stored anywhere else */
 	job.memory_only = TRUE;
@@ -732,13 +721,16 @@ coi_webpush_attribute_iter(struct mailbox *box, const char *key_prefix,
 {
 	struct mail_user *user = mailbox_get_namespace(box)->user;
 	struct coi_webpush_subscription sub;
-	ARRAY_TYPE(const_string) ids;
+	ARRAY_TYPE(const_string) ids, listed;
 	const ARRAY_TYPE(coi_push_gone) *gone;
 	const char *id;
 	int ret = 0;
 
 	if (!coi_webpush_user_enabled(user) || key_prefix[0] != '\0')
 		return 0;
+	/* keys is the caller's data-stack array: it may grow only in the
+	   caller's frame, so the ids are collected here and added below */
+	i_array_init(&listed, 8);
 	T_BEGIN {
 		t_array_init(&ids, 8);
 		if (coi_webpush_subscription_ids(box, pool_datastack_create(),
@@ -751,11 +743,13 @@ coi_webpush_attribute_iter(struct mailbox *box, const char *key_prefix,
 			if (lret < 0)
 				ret = -1;
 			else if (lret > 0) {
-				const char *listed = p_strdup(pool, id);
-				array_push_back(keys, &listed);
+				id = p_strdup(pool, id);
+				array_push_back(&listed, &id);
 			}
 		}
 	} T_END;
+	array_append_array(keys, &listed);
+	array_free(&listed);
 	return ret;
 }
 
@@ -816,6 +810,115 @@ coi_webpush_attribute_validate(struct mailbox_transaction_context *t,
 	return coi_webpush_subscription_store(t, id, &sub);
 }
 
+/*
+ * The subscription limit: counting and storing are one step for all
+ * sessions of a user. A lock file is taken before counting and released
+ * when the transaction that stores the new subscription commits or rolls
+ * back, so concurrent sessions cannot each see room for one more.
+ */
+
+#define COI_WEBPUSH_TRANSACTION_CONTEXT(obj) \
+	MODULE_CONTEXT(obj, coi_webpush_storage_module)
+#define COI_WEBPUSH_MAILBOX_CONTEXT(obj) \
+	MODULE_CONTEXT_REQUIRE(obj, coi_webpush_storage_module)
+
+struct coi_webpush_mailbox {
+	union mailbox_module_context module_ctx;
+};
+
+struct coi_webpush_transaction {
+	union mailbox_transaction_module_context module_ctx;
+	struct file_lock *limit_lock;
+};
+
+static MODULE_CONTEXT_DEFINE_INIT(coi_webpush_storage_module,
+				  &mail_storage_module_register);
+
+static int
+coi_webpush_limit_lock(struct mailbox_transaction_context *t,
+		       const char **error_r)
+{
+	struct mail_user *user = mailbox_get_namespace(t->box)->user;
+	struct coi_webpush_transaction *wt;
+	struct file_lock *lock;
+	const char *error;
+	int ret;
+
+	if (MODULE_CONTEXT(t->box, coi_webpush_storage_module) == NULL) {
+		/* not the user's INBOX: nothing would release a lock */
+		*error_r = "WebPush is not available";
+		return -1;
+	}
+	wt = COI_WEBPUSH_TRANSACTION_CONTEXT(t);
+	if (wt != NULL && wt->limit_lock != NULL)
+		return 0;
+	ret = mail_user_lock_file_create(user, COI_WEBPUSH_LOCK_FNAME,
+					 COI_WEBPUSH_LOCK_SECS, &lock, &error);
+	if (ret <= 0) {
+		e_error(user->event, "coi: Failed to lock the WebPush "
+			"subscriptions: %s", ret == 0 ? "Timed out" : error);
+		*error_r = "The push subscriptions are busy, try again";
+		return -1;
+	}
+	if (wt == NULL) {
+		wt = p_new(t->box->pool, struct coi_webpush_transaction, 1);
+		MODULE_CONTEXT_SET(t, coi_webpush_storage_module, wt);
+	}
+	wt->limit_lock = lock;
+	return 0;
+}
+
+static void
+coi_webpush_limit_unlock(struct mailbox_transaction_context *t)
+{
+	struct coi_webpush_transaction *wt = COI_WEBPUSH_TRANSACTION_CONTEXT(t);
+
+	if (wt != NULL && wt->limit_lock != NULL)
+		file_lock_free(&wt->limit_lock);
+}
+
+static int
+coi_webpush_transaction_commit(struct mailbox_transaction_context *t,
+			       struct mail_transaction_commit_changes *changes_r)
+{
+	struct coi_webpush_mailbox *wbox = COI_WEBPUSH_MAILBOX_CONTEXT(t->box);
+	struct coi_webpush_transaction *wt = COI_WEBPUSH_TRANSACTION_CONTEXT(t);
+	struct file_lock *lock = wt == NULL ? NULL : wt->limit_lock;
+	int ret;
+
+	/* t is freed by the commit: the lock is released after it */
+	ret = wbox->module_ctx.super.transaction_commit(t, changes_r);
+	if (lock != NULL)
+		file_lock_free(&lock);
+	return ret;
+}
+
+static void
+coi_webpush_transaction_rollback(struct mailbox_transaction_context *t)
+{
+	struct coi_webpush_mailbox *wbox = COI_WEBPUSH_MAILBOX_CONTEXT(t->box);
+
+	coi_webpush_limit_unlock(t);
+	wbox->module_ctx.super.transaction_rollback(t);
+}
+
+void coi_webpush_mailbox_allocated(struct mailbox *box)
+{
+	struct mailbox_vfuncs *v = box->vlast;
+	struct coi_webpush_mailbox *wbox;
+
+	/* the subscriptions are server attributes, kept with INBOX */
+	if (!box->inbox_user ||
+	    !coi_webpush_user_enabled(mailbox_get_namespace(box)->user))
+		return;
+	wbox = p_new(box->pool, struct coi_webpush_mailbox, 1);
+	wbox->module_ctx.super = *v;
+	box->vlast = &wbox->module_ctx.super;
+	v->transaction_commit = coi_webpush_transaction_commit;
+	v->transaction_rollback = coi_webpush_transaction_rollback;
+	MODULE_CONTEXT_SET(box, coi_webpush_storage_module, wbox);
+}
+
 static int
 coi_webpush_attribute_subscribe(struct mailbox_transaction_context *t,
 				const char *id,
@@ -859,6 +962,8 @@ coi_webpush_attribute_subscribe(struct mailbox_transaction_context *t,
 
 	/* Replacing an existing id is always allowed; new ids only up to the
 	   limit. Unvalidated subscriptions past their window are gone. */
+	if (coi_webpush_limit_lock(t, &error) < 0)
+		return coi_webpush_attribute_error(box, error);
 	t_array_init(&ids, 8);
 	if (coi_webpush_subscription_ids(box, pool_datastack_create(),
 					 &ids) < 0)
@@ -917,6 +1022,16 @@ coi_webpush_attribute_subscription_set(struct mailbox_transaction_context *t,
 					   COI_WEBPUSH_ERROR_UNKNOWN_ENTRY);
 }
 
+/* Without a set() Dovecot's own refusal would name the internal key. */
+static int
+coi_webpush_attribute_vapid_set(struct mailbox_transaction_context *t,
+				const char *key ATTR_UNUSED,
+				const struct mail_attribute_value *value ATTR_UNUSED)
+{
+	return coi_webpush_attribute_error(t->box,
+		"The WebPush VAPID key is read-only: the server makes it");
+}
+
 static const struct mailbox_attribute_internal coi_webpush_attributes[] = {
 	{
 		.type = MAIL_ATTRIBUTE_TYPE_PRIVATE,
@@ -924,6 +1039,7 @@ static const struct mailbox_attribute_internal coi_webpush_attributes[] = {
 		.rank = MAIL_ATTRIBUTE_INTERNAL_RANK_AUTHORITY,
 		.flags = MAIL_ATTRIBUTE_INTERNAL_FLAG_VALIDATED,
 		.get = coi_webpush_attribute_vapid_get,
+		.set = coi_webpush_attribute_vapid_set,
 	},
 	{
 		.type = MAIL_ATTRIBUTE_TYPE_PRIVATE,

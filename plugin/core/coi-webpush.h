@@ -8,6 +8,7 @@
    delivered messages. */
 
 struct mail_user;
+struct mailbox;
 struct coi_webpush_message;
 struct coi_webpush_recipients;
 
@@ -16,6 +17,8 @@ struct coi_webpush_recipients;
 bool coi_webpush_user_enabled(struct mail_user *user);
 
 void coi_webpush_attributes_register(void);
+/* mailbox_allocated hook: the subscription limit's lock (INBOX) */
+void coi_webpush_mailbox_allocated(struct mailbox *box);
 void coi_webpush_attributes_unregister(void);
 
 /* The user's validated subscriptions (allocated from pool), or NULL if

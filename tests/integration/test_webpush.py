@@ -103,7 +103,12 @@ def test_vapid_key_is_a_p256_public_key_in_pem(server, imap, imap_connect,
 
 
 def test_vapid_key_is_read_only(imap):
-    assert imap.setmetadata("", VAPID, "x").status == "NO"
+    res = imap.setmetadata("", VAPID, "x")
+    assert res.status == "NO"
+    # the answer names no internal attribute (".../pvt/server/...")
+    assert "pvt" not in res.text and "vendor.dovecot" not in res.text, \
+        res.text
+    assert "[CANNOT]" in res.text and "read-only" in res.text, res.text
 
 
 def test_private_key_never_in_log(server, imap, user, push):
@@ -488,7 +493,8 @@ def test_gone_record_needs_the_endpoint(server, imap, user, push):
     fields = ["protocol=webpush", "user=" + user, "url=" + decoy.endpoint,
               "body=" + base64.b64encode(b'{"subject":"x"}').decode(),
               "p256dh=" + decoy.p256dh, "auth=" + decoy.auth,
-              "gone=webpush/victim-sub-1/" + "0" * 32, "gone404=1"]
+              "gone=webpush/victim-sub-1/" + "0" * 32, "gone404=1",
+              "urgency=normal", "vapid=vapid t=aaa.bbb.ccc, k=BBBB"]
     path = os.path.join(server.state_dir, "dovecot", "run", "coi-push")
     with socket.socket(socket.AF_UNIX) as sock:
         sock.connect(path)
