@@ -346,7 +346,7 @@ coi_devicetoken_submit(struct mail_user *user,
 
 	array_foreach(&rcpts->tokens, dt) {
 		i_zero(&job);
-		job.protocol = "deltachat";
+		job.protocol = COI_PUSH_JOB_PROTOCOL_DELTACHAT;
 		job.username = user->username;
 		job.url = rcpts->notify_url;
 		job.body = (const unsigned char *)dt->token;

@@ -4,29 +4,52 @@
 /* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
 
 /* A push request handed from a mail process to the coi-push service, and
-   the same request as the service keeps it in its spool. Protocol neutral:
-   a URL, headers, a body, and what the service should do with the answer,
-   so that any push protocol can use the spool (Delta Chat device tokens
-   do now). One job is one line of tab-escaped name=value fields. */
+   the same request as the service keeps it in its spool. One job is one
+   line of tab-escaped name=value fields. The socket and the spool are
+   outside input to the service: the fields are typed, every one is
+   validated when a line is parsed (coi_push_job_parse()), and the service
+   builds every HTTP header itself from them (coi_push_job_http_headers()),
+   so that no job can add a header, a line break or a second request. */
 
 #include "array.h"
 
 #define COI_PUSH_SERVICE_SOCKET_NAME "coi-push"
-/* Line of a job on the socket and in a spool file. */
 /* The spool of the coi-push service (setting coi_push_spool_dir). */
 #define COI_PUSH_SPOOL_DIR_DEFAULT "/var/spool/dovecot-coi"
+/* Line of a job on the socket and in a spool file. */
 #define COI_PUSH_JOB_LINE_MAX (16 * 1024)
 #define COI_PUSH_JOB_BODY_MAX 8192
 /* More would only keep a hopeless request alive. */
 #define COI_PUSH_JOB_SEND_ATTEMPTS_MAX 10
+/* Spool attempts of a job; the retry delays end long before. */
+#define COI_PUSH_JOB_ATTEMPTS_MAX 100
+#define COI_PUSH_JOB_USERNAME_MAX_LEN 255
+#define COI_PUSH_JOB_URL_MAX_LEN 2048
+/* dedupe and gone keys */
+#define COI_PUSH_JOB_KEY_MAX_LEN 200
+/* RFC 8030 TTL: longer than push services keep messages anyway */
+#define COI_PUSH_JOB_TTL_MAX_SECS (28 * 24 * 60 * 60)
+#define COI_PUSH_JOB_VAPID_MAX_LEN 1024
+
+#define COI_PUSH_JOB_PROTOCOL_DELTACHAT "deltachat"
+#define COI_PUSH_JOB_PROTOCOL_WEBPUSH "webpush"
+
+enum coi_push_job_rate {
+	/* not limited per user */
+	COI_PUSH_JOB_RATE_NONE = 0,
+	/* coi_push_user_rate: the pushes of delivered messages */
+	COI_PUSH_JOB_RATE_USER,
+	/* coi_webpush_validation_rate: pushes a client asks for by
+	   (re)subscribing, to endpoints of its choice */
+	COI_PUSH_JOB_RATE_VALIDATION,
+};
 
 struct coi_push_job {
-	/* "deltachat" */
+	/* COI_PUSH_JOB_PROTOCOL_* */
 	const char *protocol;
 	const char *username;
+	/* an absolute http or https URL */
 	const char *url;
-	/* name, value, name, value, ..., NULL; NULL for none */
-	const char *const *headers;
 	const unsigned char *body;
 	size_t body_size;
 	/* Jobs with the same key are not sent more often than the service's
@@ -48,8 +71,15 @@ struct coi_push_job {
 	   on 5xx, Retry-After on 429) and the spool does not retry after
 	   that; 0 = one attempt per spool attempt. */
 	unsigned int send_attempts;
-	/* The per-user rate (coi_push_user_rate) applies. */
-	bool user_rate;
+	/* WebPush (RFC 8030, 8292): the request's TTL, Urgency ("very-low",
+	   "low", "normal", "high") and VAPID Authorization value ("vapid
+	   t=<JWT>, k=<key>"); validation adds an empty WebPush-Validation
+	   header (webpush-spec.md). */
+	unsigned int ttl_secs;
+	const char *urgency;
+	const char *vapid_authorization;
+	bool validation;
+	enum coi_push_job_rate rate;
 	/* Not written to the spool, so lost if the service restarts: for
 	   pushes that are of use only soon and whose body should not be
 	   stored (WebPush: the plaintext preview of the message). */
@@ -63,11 +93,22 @@ struct coi_push_job {
 
 /* The job as one line (without LF), a data-stack string. */
 const char *coi_push_job_to_line(const struct coi_push_job *job);
-/* Parses a line made by coi_push_job_to_line(); strings are allocated from
-   pool. Unknown fields are ignored (newer writers). Returns -1 with an
-   error for a line that is not a usable job. */
+/* Parses and validates a line made by coi_push_job_to_line(); strings are
+   allocated from pool. Unknown fields are ignored (newer writers). Returns
+   -1 with an error for a line that is not a valid job. */
 int coi_push_job_parse(pool_t pool, const char *line,
 		       struct coi_push_job *job_r, const char **error_r);
+/* The same for the content of a spool file: one line, LF at its end
+   optional, no NUL. */
+int coi_push_job_parse_file(pool_t pool, const unsigned char *data,
+			    size_t size, struct coi_push_job *job_r,
+			    const char **error_r);
+/* The HTTP headers of the job's request, built from its typed fields:
+   name, value, name, value, ..., NULL (data stack). */
+const char *const *coi_push_job_http_headers(const struct coi_push_job *job);
+/* A dedupe or gone key: 1..COI_PUSH_JOB_KEY_MAX_LEN characters of
+   A-Z a-z 0-9 and "._-/:=+". */
+bool coi_push_job_key_is_valid(const char *key);
 
 /* Where the service records gone keys: <spool>/gone/<user hash>, one
    "<key>\t<unix time>" line per gone key. The file name is a hash so that
@@ -81,8 +122,9 @@ struct coi_push_gone {
 };
 ARRAY_DEFINE_TYPE(coi_push_gone, struct coi_push_gone);
 /* Appends the entries of a gone file's content to gone_r (strings from
-   pool). Broken lines are skipped. */
-void coi_push_gone_parse(pool_t pool, const char *data,
+   pool). Broken lines, invalid keys and records dated after now (a clock
+   gone wrong would make a key gone for ever) are skipped. */
+void coi_push_gone_parse(pool_t pool, const char *data, time_t now,
 			 ARRAY_TYPE(coi_push_gone) *gone_r);
 
 #endif

@@ -42,6 +42,7 @@ static const struct coi_push_range coi_push_non_public_v4[] = {
 static const struct coi_push_range coi_push_non_public_v6[] = {
 	{ "::", 128 },			/* unspecified */
 	{ "::1", 128 },			/* loopback */
+	{ "64:ff9b:1::", 48 },		/* local-use NAT64 (RFC 8215) */
 	{ "100::", 64 },		/* discard */
 	{ "2001::", 23 },		/* IETF protocol assignments */
 	{ "2001:db8::", 32 },		/* documentation */
@@ -55,6 +56,7 @@ static const struct coi_push_range coi_push_non_public_v6[] = {
 static const struct coi_push_range coi_push_embedded_v4[] = {
 	{ "::", 96 },			/* IPv4-compatible (deprecated) */
 	{ "64:ff9b::", 96 },		/* NAT64 */
+	{ "::ffff:0:0:0", 96 },		/* IPv4-translated (SIIT, RFC 2765) */
 };
 
 static bool

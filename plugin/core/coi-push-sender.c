@@ -22,6 +22,7 @@
 #define COI_PUSH_EXIT_WAIT_DEFAULT_MSECS 2000
 #define COI_PUSH_MAX_PENDING_DEFAULT 1000
 #define COI_PUSH_USER_RATE_DEFAULT 60
+#define COI_PUSH_VALIDATION_RATE_DEFAULT 10
 #define COI_PUSH_RATE_WINDOW_SECS 60
 /* The rate table is per process; an LMTP process serving very many users
    simply starts over rather than growing without bound. */
@@ -200,6 +201,7 @@ void coi_push_sender_config_defaults(struct coi_push_sender_config *config_r)
 	config_r->exit_wait_msecs = COI_PUSH_EXIT_WAIT_DEFAULT_MSECS;
 	config_r->max_pending = COI_PUSH_MAX_PENDING_DEFAULT;
 	config_r->user_rate = COI_PUSH_USER_RATE_DEFAULT;
+	config_r->validation_rate = COI_PUSH_VALIDATION_RATE_DEFAULT;
 }
 
 void coi_push_sender_init(const struct coi_push_sender_config *config)
@@ -234,6 +236,8 @@ static struct coi_push_sender *coi_push_sender_get(struct mail_user *user)
 		"coi_push_max_pending", COI_PUSH_MAX_PENDING_DEFAULT);
 	config.user_rate = coi_push_setting_uint(user,
 		"coi_push_user_rate", COI_PUSH_USER_RATE_DEFAULT);
+	config.validation_rate = coi_push_setting_uint(user,
+		"coi_webpush_validation_rate", COI_PUSH_VALIDATION_RATE_DEFAULT);
 	config.base_dir = user->set->base_dir;
 	config.debug = user->mail_debug;
 	mail_user_init_ssl_client_settings(user, &ssl_set);
@@ -263,15 +267,34 @@ int coi_push_check_url(struct mail_user *user, const char *url,
 	return ret;
 }
 
-static bool
-coi_push_rate_allow(struct coi_push_sender *sender, const char *username)
+static unsigned int
+coi_push_rate_limit(const struct coi_push_sender *sender,
+		    enum coi_push_job_rate rate)
 {
-	struct coi_push_rate *rate;
-	char *key;
+	switch (rate) {
+	case COI_PUSH_JOB_RATE_NONE:
+		return 0;
+	case COI_PUSH_JOB_RATE_USER:
+		return sender->set.user_rate;
+	case COI_PUSH_JOB_RATE_VALIDATION:
+		return sender->set.validation_rate;
+	}
+	i_unreached();
+}
 
-	if (sender->set.user_rate == 0)
+static bool
+coi_push_rate_allow(struct coi_push_sender *sender, const char *username,
+		    enum coi_push_job_rate rate_class)
+{
+	unsigned int limit = coi_push_rate_limit(sender, rate_class);
+	struct coi_push_rate *rate;
+	const char *key;
+
+	if (limit == 0)
 		return TRUE;
-	rate = hash_table_lookup(sender->rates, username);
+	/* each class counts on its own; a user name has no tab */
+	key = t_strdup_printf("%d\t%s", rate_class, username);
+	rate = hash_table_lookup(sender->rates, key);
 	if (rate == NULL) {
 		if (hash_table_count(sender->rates) >= COI_PUSH_RATE_TABLE_MAX) {
 			hash_table_destroy(&sender->rates);
@@ -281,15 +304,15 @@ coi_push_rate_allow(struct coi_push_sender *sender, const char *username)
 			hash_table_create(&sender->rates, sender->rates_pool,
 					  0, str_hash, strcmp);
 		}
-		key = p_strdup(sender->rates_pool, username);
 		rate = p_new(sender->rates_pool, struct coi_push_rate, 1);
-		hash_table_insert(sender->rates, key, rate);
+		hash_table_insert(sender->rates,
+				  p_strdup(sender->rates_pool, key), rate);
 	}
 	if (rate->window_start + COI_PUSH_RATE_WINDOW_SECS <= ioloop_time) {
 		rate->window_start = ioloop_time;
 		rate->count = 0;
 	}
-	if (rate->count >= sender->set.user_rate)
+	if (rate->count >= limit)
 		return FALSE;
 	rate->count++;
 	return TRUE;
@@ -546,11 +569,12 @@ int coi_push_send(struct mail_user *user,
 		pool_unref(&pool);
 		return -1;
 	}
-	if (!params->no_user_rate &&
-	    !coi_push_rate_allow(sender, params->username)) {
+	if (!coi_push_rate_allow(sender, params->username, params->rate)) {
 		*error_r = t_strdup_printf("more than %u push requests per "
-			"minute for this user (coi_push_user_rate)",
-			sender->set.user_rate);
+			"minute for this user (%s)",
+			coi_push_rate_limit(sender, params->rate),
+			params->rate == COI_PUSH_JOB_RATE_VALIDATION ?
+			"coi_webpush_validation_rate" : "coi_push_user_rate");
 		pool_unref(&pool);
 		return -1;
 	}

@@ -11,6 +11,8 @@
    process plugin calls coi_push_sender_flush() to give them a bounded
    time to finish. */
 
+#include "coi-push-job.h"
+
 struct mail_user;
 
 enum coi_push_result {
@@ -44,9 +46,8 @@ struct coi_push_request_params {
 	const char *log_label;
 	/* Attempts for this request; 0 = the sender's max_attempts. */
 	unsigned int max_attempts;
-	/* The per-user rate limit does not apply (e.g. pushes a client asked
-	   for, like a subscription's validation). */
-	bool no_user_rate;
+	/* Which per-user rate limit applies. */
+	enum coi_push_job_rate rate;
 };
 
 /* For a process without mail users (the coi-push service): the sender
@@ -61,8 +62,11 @@ struct coi_push_sender_config {
 	unsigned int retry_max_secs;
 	unsigned int exit_wait_msecs;
 	unsigned int max_pending;
-	/* per user and minute, 0 = unlimited */
+	/* per user and minute, 0 = unlimited: pushes of delivered
+	   messages (coi_push_user_rate) and WebPush validations
+	   (coi_webpush_validation_rate) */
 	unsigned int user_rate;
+	unsigned int validation_rate;
 	/* where the dns-client socket is */
 	const char *base_dir;
 	bool debug;

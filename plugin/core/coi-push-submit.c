@@ -4,6 +4,7 @@
 #include "array.h"
 #include "str.h"
 #include "net.h"
+#include "ioloop.h"
 #include "mail-user.h"
 #include "coi-push-submit.h"
 
@@ -66,7 +67,7 @@ void coi_push_gone_read(struct mail_user *user, pool_t pool,
 		e_error(user->event, "coi: read(%s) failed: %m", path);
 	else {
 		buf[ret] = '\0';
-		coi_push_gone_parse(pool, buf, gone_r);
+		coi_push_gone_parse(pool, buf, ioloop_time, gone_r);
 	}
 	i_close_fd(&fd);
 }

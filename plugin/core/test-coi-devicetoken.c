@@ -77,9 +77,6 @@ static void test_coi_devicetoken_stored(void)
 static void test_coi_push_job_line(void)
 {
 	static const unsigned char body[] = "openpgp:\x01\t\nbinary";
-	static const char *const headers[] = {
-		"Content-Type", "text/plain", "X-Tab", "a\tb", NULL
-	};
 	struct coi_push_job job, parsed;
 	const char *line, *error;
 	pool_t pool = pool_alloconly_create("test", 1024);
@@ -87,9 +84,8 @@ static void test_coi_push_job_line(void)
 	test_begin("coi push job line");
 	i_zero(&job);
 	job.protocol = "deltachat";
-	job.username = "user\t@example.org";
+	job.username = "user@example.org";
 	job.url = "https://notifications.delta.chat/notify";
-	job.headers = headers;
 	job.body = body;
 	job.body_size = sizeof(body) - 1;
 	job.dedupe_key = "0123";
@@ -101,13 +97,8 @@ static void test_coi_push_job_line(void)
 	test_assert(strchr(line, '\n') == NULL);
 	test_assert(coi_push_job_parse(pool, line, &parsed, &error) == 0);
 	test_assert_strcmp(parsed.protocol, "deltachat");
-	test_assert_strcmp(parsed.username, "user\t@example.org");
+	test_assert_strcmp(parsed.username, "user@example.org");
 	test_assert_strcmp(parsed.url, job.url);
-	test_assert(parsed.headers != NULL &&
-		    strcmp(parsed.headers[0], "Content-Type") == 0 &&
-		    strcmp(parsed.headers[1], "text/plain") == 0 &&
-		    strcmp(parsed.headers[3], "a\tb") == 0 &&
-		    parsed.headers[4] == NULL);
 	test_assert(parsed.body_size == job.body_size &&
 		    memcmp(parsed.body, body, job.body_size) == 0);
 	test_assert_strcmp(parsed.dedupe_key, "0123");
@@ -117,8 +108,11 @@ static void test_coi_push_job_line(void)
 	test_assert(parsed.next_attempt == 1700000512);
 	test_assert(parsed.fallback_body == NULL && !parsed.gone_on_404 &&
 		    parsed.encrypt_p256dh == NULL && parsed.encrypt_auth == NULL &&
-		    parsed.send_attempts == 0 && !parsed.user_rate &&
+		    parsed.send_attempts == 0 &&
+		    parsed.rate == COI_PUSH_JOB_RATE_NONE &&
 		    !parsed.memory_only);
+	/* a Delta Chat request has no headers of its own */
+	test_assert(coi_push_job_http_headers(&parsed)[0] == NULL);
 
 	/* the WebPush fields */
 	job.protocol = "webpush";
@@ -128,42 +122,134 @@ static void test_coi_push_job_line(void)
 	job.encrypt_p256dh = "BCVxsr7N";
 	job.encrypt_auth = "BTBZMqHH";
 	job.send_attempts = 4;
-	job.user_rate = TRUE;
+	job.rate = COI_PUSH_JOB_RATE_VALIDATION;
 	job.memory_only = TRUE;
-	test_assert(coi_push_job_parse(pool, coi_push_job_to_line(&job),
-				       &parsed, &error) == 0);
+	job.ttl_secs = 3600;
+	job.urgency = "high";
+	job.vapid_authorization = "vapid t=eyJ0.eyJh.c2ln, k=BCVx";
+	job.validation = TRUE;
+	line = coi_push_job_to_line(&job);
+	test_assert(coi_push_job_parse(pool, line, &parsed, &error) == 0);
 	test_assert(parsed.fallback_body_size == 15 &&
 		    memcmp(parsed.fallback_body, job.fallback_body, 15) == 0);
 	test_assert(parsed.body_size == job.body_size &&
 		    memcmp(parsed.body, body, job.body_size) == 0);
-	test_assert(parsed.gone_on_404 && parsed.user_rate &&
-		    parsed.memory_only);
+	test_assert(parsed.gone_on_404 && parsed.memory_only &&
+		    parsed.validation &&
+		    parsed.rate == COI_PUSH_JOB_RATE_VALIDATION);
 	test_assert_strcmp(parsed.encrypt_p256dh, "BCVxsr7N");
 	test_assert_strcmp(parsed.encrypt_auth, "BTBZMqHH");
-	test_assert(parsed.send_attempts == 4);
-	/* keys come in pairs; attempts are bounded */
-	test_assert(coi_push_job_parse(pool, "protocol=x\tuser=u\turl=v\t"
-				       "body=\tp256dh=BCVx", &parsed,
-				       &error) < 0);
-	test_assert(coi_push_job_parse(pool, "protocol=x\tuser=u\turl=v\t"
-				       "body=\tsend_attempts=1000", &parsed,
-				       &error) < 0);
+	test_assert(parsed.send_attempts == 4 && parsed.ttl_secs == 3600);
+	{
+		const char *const *h = coi_push_job_http_headers(&parsed);
+		test_assert(str_array_length(h) == 12);
+		test_assert_strcmp(h[0], "Content-Encoding");
+		test_assert_strcmp(h[5], "3600");
+		test_assert_strcmp(h[7], "high");
+		test_assert_strcmp(h[9], job.vapid_authorization);
+		test_assert_strcmp(h[10], "WebPush-Validation");
+	}
 
-	/* unknown fields are ignored, missing ones refused */
+	/* unknown fields are ignored */
 	test_assert(coi_push_job_parse(pool, t_strconcat(line,
 		"\tfuture=1", NULL), &parsed, &error) == 0);
-	test_assert(coi_push_job_parse(pool, "protocol=x\tuser=u\turl=v",
-				       &parsed, &error) < 0);
-	test_assert(coi_push_job_parse(pool, "protocol=x\tuser=u\turl=v\t"
-				       "body=!!!", &parsed, &error) < 0);
-	test_assert(coi_push_job_parse(pool, "garbage", &parsed,
-				       &error) < 0);
-	test_assert(coi_push_job_parse(pool, "protocol=x\tuser=u\turl=v\t"
-				       "body=\tattempts=-1", &parsed,
-				       &error) < 0);
-	test_assert(coi_push_job_parse(pool, "protocol=x\tuser=u\turl=v\t"
-				       "body=\theader=nocolon", &parsed,
-				       &error) < 0);
+	pool_unref(&pool);
+	test_end();
+}
+
+static void test_coi_push_job_hostile(void)
+{
+	static const char *const bad[] = {
+		/* missing fields, not a job */
+		"protocol=deltachat\tuser=u\turl=http://h/",
+		"garbage",
+		"protocol=other\tuser=u\turl=http://h/\tbody=",
+		/* values that could end a header line or a request (tab
+		   escaping: \001r is CR, \001n LF, \001t TAB) */
+		"protocol=deltachat\tuser=u\001r\001nX: y\turl=http://h/\tbody=",
+		"protocol=deltachat\tuser=u\turl=http://h/\001r\001nX: y\tbody=",
+		"protocol=deltachat\tuser=u\turl=http://h/ x\tbody=",
+		"protocol=deltachat\tuser=u\turl=ftp://h/\tbody=",
+		"protocol=deltachat\tuser=u\turl=/relative\tbody=",
+		"protocol=deltachat\tuser=u\turl=http://h/\tbody=!!!",
+		/* a forged gone record: "key\tdate\n" */
+		"protocol=deltachat\tuser=u\turl=http://h/\tbody=\t"
+			"gone=a\001t9000000000\001nb",
+		"protocol=deltachat\tuser=u\turl=http://h/\tbody=\tdedupe=a b",
+		/* counters and times out of range */
+		"protocol=deltachat\tuser=u\turl=http://h/\tbody=\t"
+			"attempts=4294967295",
+		"protocol=deltachat\tuser=u\turl=http://h/\tbody=\t"
+			"attempts=101",
+		"protocol=deltachat\tuser=u\turl=http://h/\tbody=\t"
+			"attempts=-1",
+		"protocol=deltachat\tuser=u\turl=http://h/\tbody=\t"
+			"next=99999999999999",
+		"protocol=deltachat\tuser=u\turl=http://h/\tbody=\t"
+			"send_attempts=1000",
+		"protocol=deltachat\tuser=u\turl=http://h/\tbody=\tmemory=yes",
+		/* WebPush fields only with WebPush, and all of them */
+		"protocol=deltachat\tuser=u\turl=http://h/\tbody=\t"
+			"vapid=vapid t=a, k=b",
+		"protocol=webpush\tuser=u\turl=http://h/\tbody=\t"
+			"p256dh=BCVx\tauth=BTBZ\turgency=high",
+		"protocol=webpush\tuser=u\turl=http://h/\tbody=\t"
+			"p256dh=BCVx\tauth=BTBZ\turgency=high\t"
+			"vapid=vapid t=a\001r\001nHost: evil, k=b",
+		"protocol=webpush\tuser=u\turl=http://h/\tbody=\t"
+			"p256dh=BCVx\tauth=BTBZ\turgency=now\tvapid=vapid t=a, k=b",
+		"protocol=webpush\tuser=u\turl=http://h/\tbody=\t"
+			"p256dh=BC:x\tauth=BTBZ\turgency=low\tvapid=vapid t=a, k=b",
+		"protocol=webpush\tuser=u\turl=http://h/\tbody=\t"
+			"p256dh=BCVx\tauth=BTBZ\turgency=low\tvapid=vapid t=a, k=b\t"
+			"ttl=99999999",
+		/* the old free-form header field carries nothing */
+		"protocol=deltachat\tuser=u\turl=http://h/\tbody=\t"
+			"header=nocolon\tgone404=maybe",
+		NULL
+	};
+	struct coi_push_job parsed;
+	const char *error;
+	unsigned int i;
+	pool_t pool = pool_alloconly_create("test", 1024);
+
+	test_begin("coi push job hostile lines");
+	for (i = 0; bad[i] != NULL; i++) {
+		int ret = coi_push_job_parse(pool, bad[i], &parsed, &error);
+
+		test_assert_idx(ret < 0, i);
+	}
+	/* what a good line of each protocol looks like, for contrast */
+	test_assert(coi_push_job_parse(pool, "protocol=deltachat\tuser=u\t"
+		"url=http://h/\tbody=\tattempts=100\theader=X-A: a",
+		&parsed, &error) == 0);
+	test_assert(coi_push_job_parse(pool, "protocol=webpush\tuser=u\t"
+		"url=https://h:8443/p?q=1\tbody=\tp256dh=BCVx\tauth=BTBZ\t"
+		"urgency=very-low\tvapid=vapid t=a.b.c, k=b\tttl=0",
+		&parsed, &error) == 0);
+	test_assert(coi_push_job_http_headers(&parsed)[10] == NULL);
+
+	/* spool files: one line, its LF optional, no NUL */
+	{
+		static const unsigned char good[] =
+			"protocol=deltachat\tuser=u\turl=http://h/\tbody=\n";
+		static const unsigned char nul[] =
+			"protocol=deltachat\tuser=u\0\turl=http://h/\tbody=";
+		static const unsigned char two[] =
+			"protocol=deltachat\tuser=u\turl=http://h/\tbody=\n"
+			"protocol=deltachat\tuser=u\turl=http://h/\tbody=";
+
+		test_assert(coi_push_job_parse_file(pool, good,
+			sizeof(good) - 1, &parsed, &error) == 0);
+		test_assert(coi_push_job_parse_file(pool, good,
+			sizeof(good) - 2, &parsed, &error) == 0);
+		test_assert(coi_push_job_parse_file(pool, nul,
+			sizeof(nul) - 1, &parsed, &error) < 0);
+		test_assert(coi_push_job_parse_file(pool, two,
+			sizeof(two) - 1, &parsed, &error) < 0);
+		test_assert(coi_push_job_parse_file(pool, good, 0,
+			&parsed, &error) < 0);
+	}
 	pool_unref(&pool);
 	test_end();
 }
@@ -179,13 +265,16 @@ static void test_coi_push_gone(void)
 	test_assert(strlen(name) == 32);
 	test_assert(strcmp(name, coi_push_gone_file_name("other@example.org")) != 0);
 	t_array_init(&gone, 4);
-	coi_push_gone_parse(pool, "aaaa\t100\nbroken\n\t5\nbbbb\tx\ncccc\t200\n",
-			    &gone);
-	test_assert(array_count(&gone) == 2);
+	coi_push_gone_parse(pool, "aaaa\t100\nbroken\n\t5\nbbbb\tx\ncccc\t200\n"
+			    "future\t9000000000\nin valid\t100\nsoon\t1030\n",
+			    1000, &gone);
+	test_assert(array_count(&gone) == 3);
 	g = array_idx(&gone, 0);
 	test_assert(strcmp(g->key, "aaaa") == 0 && g->when == 100);
 	g = array_idx(&gone, 1);
 	test_assert(strcmp(g->key, "cccc") == 0 && g->when == 200);
+	g = array_idx(&gone, 2);
+	test_assert(strcmp(g->key, "soon") == 0);
 	pool_unref(&pool);
 	test_end();
 }
@@ -197,6 +286,7 @@ int main(void)
 		test_coi_devicetoken_id,
 		test_coi_devicetoken_stored,
 		test_coi_push_job_line,
+		test_coi_push_job_hostile,
 		test_coi_push_gone,
 		NULL
 	};

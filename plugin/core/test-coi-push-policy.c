@@ -14,6 +14,7 @@ static void test_coi_push_address_is_public(void)
 		"198.17.255.255", "223.255.255.255",
 		"2606:4700:4700::1111", "2a00:1450:4001::1",
 		"::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1",
+		"::ffff:0:808:808",
 	};
 	static const char *const non_public[] = {
 		"0.0.0.0", "10.1.2.3", "100.64.0.1", "127.0.0.1",
@@ -26,6 +27,9 @@ static void test_coi_push_address_is_public(void)
 		"::ffff:169.254.169.254", "::ffff:10.0.0.1", "::127.0.0.1",
 		"64:ff9b::a00:1", "2002:a00:1::1", "2002:7f00:1::", "fec0::1",
 		"100::1",
+		/* IPv4-translated (SIIT) and local-use NAT64 */
+		"::ffff:0:7f00:1", "::ffff:0:a9fe:a9fe", "::ffff:0:a00:1",
+		"64:ff9b:1::808:808", "64:ff9b:1:ffff::1",
 	};
 	struct ip_addr ip;
 	unsigned int i;

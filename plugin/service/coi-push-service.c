@@ -160,6 +160,10 @@ coi_push_settings_read(struct coi_push_spool_settings *spool_set,
 	value = coi_push_setting(user_set, "coi_push_user_rate");
 	if (value != NULL && str_to_uint(value, &sender_set->user_rate) < 0)
 		i_fatal("Invalid coi_push_user_rate=%s", value);
+	value = coi_push_setting(user_set, "coi_webpush_validation_rate");
+	if (value != NULL &&
+	    str_to_uint(value, &sender_set->validation_rate) < 0)
+		i_fatal("Invalid coi_webpush_validation_rate=%s", value);
 	sender_set->max_pending = spool_set->max_jobs;
 	sender_set->exit_wait_msecs = COI_PUSH_SERVICE_EXIT_WAIT_MSECS;
 	sender_set->base_dir = p_strdup(pool,

@@ -21,6 +21,11 @@
 #include <sys/stat.h>
 
 #define COI_PUSH_SPOOL_JOBS_DIR "jobs"
+/* Spool files that do not parse are moved here, for the administrator. */
+#define COI_PUSH_SPOOL_BROKEN_DIR "broken"
+/* No job waits longer than this for its next attempt, whatever its file
+   says: a retry is due within this anyway. */
+#define COI_PUSH_SPOOL_MAX_WAIT_SECS (24 * 60 * 60)
 #define COI_PUSH_SPOOL_TMP_PREFIX "tmp."
 /* A gone file is only a hint for the mail processes: when it grows past
    this it starts over, and the notifier will answer 410 again. */
@@ -52,7 +57,7 @@ struct coi_push_spool {
 	struct coi_push_spool_settings set;
 	pool_t pool;
 	struct event *event;
-	const char *jobs_dir, *gone_dir;
+	const char *jobs_dir, *gone_dir, *broken_dir;
 	/* FALSE if the spool directory cannot be used: jobs are then kept
 	   in memory only (sent, but lost on restart). */
 	bool persistent;
@@ -191,6 +196,7 @@ static int coi_push_spool_job_write(struct coi_push_spool_job *sjob)
 static void coi_push_spool_job_schedule(struct coi_push_spool_job *sjob)
 {
 	time_t when = sjob->job.next_attempt;
+	unsigned int wait_secs;
 
 	/* retries keep their own delays; a new job waits for the interval
 	   since the last send for its key */
@@ -198,10 +204,10 @@ static void coi_push_spool_job_schedule(struct coi_push_spool_job *sjob)
 		when = I_MAX(when, sjob->dedupe->last_sent +
 			     (time_t)spool->set.dedupe_interval_secs);
 	}
+	wait_secs = when <= ioloop_time ? 0 :
+		I_MIN(when - ioloop_time, COI_PUSH_SPOOL_MAX_WAIT_SECS);
 	timeout_remove(&sjob->to);
-	sjob->to = timeout_add(when <= ioloop_time ? 0 :
-			       (when - ioloop_time) * 1000,
-			       coi_push_spool_job_send, sjob);
+	sjob->to = timeout_add(wait_secs * 1000, coi_push_spool_job_send, sjob);
 }
 
 static void coi_push_spool_gone_record(const struct coi_push_job *job)
@@ -243,6 +249,9 @@ coi_push_spool_job_retry(struct coi_push_spool_job *sjob, const char *reason)
 	const unsigned int *delays;
 
 	delays = array_get(&spool->set.retry_delays_secs, &count);
+	/* attempts is at least 1 here: coi_push_spool_job_send() counted
+	   this one, and a loaded job has at most COI_PUSH_JOB_ATTEMPTS_MAX */
+	i_assert(sjob->job.attempts > 0);
 	if (sjob->job.attempts > count) {
 		e_warning(spool->event, "%s: %s push to %s dropped after %u "
 			  "attempts: %s", sjob->job.username,
@@ -371,13 +380,13 @@ static void coi_push_spool_job_send(struct coi_push_spool_job *sjob)
 	sjob->job.attempts++;
 	i_zero(&params);
 	params.url = sjob->job.url;
-	params.headers = sjob->job.headers;
+	params.headers = coi_push_job_http_headers(&sjob->job);
 	params.body = sjob->job.body;
 	params.body_size = sjob->job.body_size;
 	params.username = sjob->job.username;
 	params.log_label = t_strdup_printf("%s push", sjob->job.protocol);
 	params.max_attempts = I_MAX(sjob->job.send_attempts, 1);
-	params.no_user_rate = !sjob->job.user_rate;
+	params.rate = sjob->job.rate;
 	if (coi_push_spool_job_encrypt(&sjob->job, &params, &error) < 0 ||
 	    coi_push_send(NULL, &params, coi_push_spool_job_callback, sjob,
 			  &error) < 0) {
@@ -438,18 +447,9 @@ coi_push_spool_add_job(const struct coi_push_job *job, const char *file_name)
 	}
 	sjob->job.encrypt_p256dh = p_strdup(pool, job->encrypt_p256dh);
 	sjob->job.encrypt_auth = p_strdup(pool, job->encrypt_auth);
-	if (job->headers != NULL) {
-		ARRAY_TYPE(const_string) headers;
-		const char *const *h;
-
-		p_array_init(&headers, pool, 8);
-		for (h = job->headers; *h != NULL; h++) {
-			const char *value = p_strdup(pool, *h);
-			array_push_back(&headers, &value);
-		}
-		array_append_zero(&headers);
-		sjob->job.headers = array_front(&headers);
-	}
+	sjob->job.urgency = p_strdup(pool, job->urgency);
+	sjob->job.vapid_authorization =
+		p_strdup(pool, job->vapid_authorization);
 	sjob->file_name = i_strdup(file_name);
 	DLLIST_PREPEND(&spool->jobs, sjob);
 	spool->job_count++;
@@ -495,6 +495,29 @@ static int coi_push_spool_mkdir(const char *path, mode_t mode)
 	return 0;
 }
 
+/* A file that does not parse is never retried (it would fail, or worse,
+   at every start): it goes where the administrator can look at it. */
+static void coi_push_spool_move_aside(const char *name, const char *error)
+{
+	const char *path = t_strdup_printf("%s/%s", spool->jobs_dir, name);
+	const char *broken_path = t_strdup_printf("%s/%s", spool->broken_dir,
+						  name);
+
+	if (coi_push_spool_mkdir(spool->broken_dir, 0700) < 0) {
+		i_unlink_if_exists(path);
+		e_error(spool->event, "Removed broken spool file %s: %s",
+			path, error);
+	} else if (rename(path, broken_path) < 0) {
+		e_error(spool->event, "rename(%s, %s) failed: %m - removing "
+			"broken spool file %s: %s", path, broken_path, path,
+			error);
+		i_unlink_if_exists(path);
+	} else {
+		e_error(spool->event, "Broken spool file %s moved to %s: %s",
+			path, broken_path, error);
+	}
+}
+
 static void coi_push_spool_load_file(const char *name)
 {
 	const char *path = t_strdup_printf("%s/%s", spool->jobs_dir, name);
@@ -513,23 +536,19 @@ static void coi_push_spool_load_file(const char *name)
 		e_error(spool->event, "open(%s) failed: %m", path);
 		return;
 	}
-	ret = read(fd, buf, sizeof(buf) - 1);
+	ret = read(fd, buf, sizeof(buf));
 	i_close_fd(&fd);
 	if (ret < 0) {
 		e_error(spool->event, "read(%s) failed: %m", path);
 		return;
 	}
-	buf[ret] = '\0';
-	if (ret > 0 && buf[ret - 1] == '\n')
-		buf[ret - 1] = '\0';
-	if (coi_push_job_parse(pool_datastack_create(), buf, &job,
-			       &error) < 0) {
-		e_error(spool->event, "Removing broken spool file %s: %s",
-			path, error);
-		i_unlink_if_exists(path);
+	if (coi_push_job_parse_file(pool_datastack_create(),
+				    (const unsigned char *)buf, ret, &job,
+				    &error) == 0) {
+		coi_push_spool_add_job(&job, name);
 		return;
 	}
-	coi_push_spool_add_job(&job, name);
+	coi_push_spool_move_aside(name, error);
 }
 
 static void coi_push_spool_load(void)
@@ -597,6 +616,8 @@ void coi_push_spool_init(const struct coi_push_spool_settings *set)
 				      "/"COI_PUSH_SPOOL_JOBS_DIR, NULL);
 	spool->gone_dir = p_strconcat(pool, set->dir,
 				      "/"COI_PUSH_SPOOL_GONE_DIR, NULL);
+	spool->broken_dir = p_strconcat(pool, set->dir,
+					"/"COI_PUSH_SPOOL_BROKEN_DIR, NULL);
 	hash_table_create(&spool->dedupes, default_pool, 0, str_hash, strcmp);
 	spool->to_dedupe_expire = timeout_add(60 * 1000,
 					      coi_push_dedupe_expire, NULL);
