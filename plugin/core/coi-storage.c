@@ -6,11 +6,13 @@
    delivery rely on its name. */
 
 #include "lib.h"
+#include "file-lock.h"
 #include "mail-storage-private.h"
 #include "mailbox-list-private.h"
 #include "mail-namespace.h"
 #include "coi-user.h"
 #include "coi-plugin.h"
+#include "coi-chats-lock.h"
 
 #define COI_MAILBOX_CONTEXT_REQUIRE(obj) \
 	MODULE_CONTEXT_REQUIRE(obj, coi_storage_module)
@@ -110,14 +112,38 @@ coi_mailbox_create_box(struct mailbox *box,
 	return 0;
 }
 
+/* Deliveries into Chats finish before it goes (coi-chats-lock.h). */
+static int
+coi_mailbox_chats_lock(struct mailbox *box, struct file_lock **lock_r)
+{
+	const char *error;
+
+	if (coi_chats_lock(box->storage->user, TRUE, lock_r, &error) < 0) {
+		e_error(box->event, "coi: %s", error);
+		mail_storage_set_error(box->storage, MAIL_ERROR_INUSE,
+			"Chats are being delivered into the folder, "
+			"try again");
+		return -1;
+	}
+	return 0;
+}
+
 static int coi_mailbox_delete_box(struct mailbox *box)
 {
 	struct coi_mailbox *cbox = COI_MAILBOX_CONTEXT_REQUIRE(box);
 	struct coi_user *cuser = coi_box_get_user(box);
+	struct file_lock *lock = NULL;
+	bool is_chats = cuser != NULL && coi_mailbox_is_chats(cuser, box);
+	int ret;
 
-	if (cbox->module_ctx.super.delete_box(box) < 0)
+	if (is_chats && coi_mailbox_chats_lock(box, &lock) < 0)
 		return -1;
-	if (cuser != NULL && coi_mailbox_is_chats(cuser, box))
+	ret = cbox->module_ctx.super.delete_box(box);
+	if (lock != NULL)
+		file_lock_free(&lock);
+	if (ret < 0)
+		return -1;
+	if (is_chats)
 		coi_mailbox_indirect_enable(box, FALSE);
 	return 0;
 }
@@ -126,7 +152,9 @@ static int coi_mailbox_rename_box(struct mailbox *src, struct mailbox *dest)
 {
 	struct coi_mailbox *cbox = COI_MAILBOX_CONTEXT_REQUIRE(src);
 	struct coi_user *cuser = coi_box_get_user(src);
+	struct file_lock *lock = NULL;
 	bool disables = FALSE;
+	int ret;
 
 	if (cuser != NULL && coi_mailbox_is_chats(cuser, src)) {
 		if (!coi_mailbox_is_in_trash(dest)) {
@@ -146,7 +174,12 @@ static int coi_mailbox_rename_box(struct mailbox *src, struct mailbox *dest)
 		return -1;
 	}
 
-	if (cbox->module_ctx.super.rename_box(src, dest) < 0)
+	if (disables && coi_mailbox_chats_lock(src, &lock) < 0)
+		return -1;
+	ret = cbox->module_ctx.super.rename_box(src, dest);
+	if (lock != NULL)
+		file_lock_free(&lock);
+	if (ret < 0)
 		return -1;
 
 	if (disables)

@@ -11,12 +11,14 @@
    Nothing here may fail a delivery: any error means plain delivery. */
 
 #include "lib.h"
+#include "file-lock.h"
 #include "mail-storage-private.h"
 #include "mail-storage-hooks.h"
 #include "mail-deliver.h"
 #include "coi-plugin.h"
 #include "coi-message.h"
 #include "coi-blocklist.h"
+#include "coi-chats-lock.h"
 #include "coi-deliver-plugin.h"
 
 #define COI_DELIVER_USER_CONTEXT(obj) \
@@ -38,6 +40,8 @@ struct coi_deliver_user {
 
 struct coi_deliver_mailbox {
 	union mailbox_module_context module_ctx;
+	/* Chats, while a chat is delivered into it (coi-chats-lock.h) */
+	struct file_lock *chats_lock;
 };
 
 static MODULE_CONTEXT_DEFINE_INIT(coi_deliver_user_module,
@@ -176,6 +180,17 @@ static void coi_deliver_add_chat_keyword(struct mail_save_context *ctx)
 	ctx->data.keywords = merged;
 }
 
+/* TRUE if box is the Chats folder COI redirected this chat to. */
+static bool coi_deliver_box_is_chats(struct mailbox *box)
+{
+	struct mail_user *user = box->storage->user;
+	struct coi_deliver_user *duser = COI_DELIVER_USER_CONTEXT(user);
+
+	return duser != NULL && duser->delivering_chat &&
+		!coi_blocklist_is_delivering_blocked(user) &&
+		strcmp(box->vname, coi_user_chats_vname(user)) == 0;
+}
+
 /* Delivery (Dovecot's and Sieve's) opens every mailbox it saves to with
    MAILBOX_FLAG_POST_SESSION. If the folder COI delivers to (Chats for a
    chat, the Blocked folder for a blocked sender's message) is missing, it
@@ -184,7 +199,7 @@ static void coi_deliver_add_chat_keyword(struct mail_save_context *ctx)
    the error is logged and replaced by a permanent one: Dovecot then saves
    into INBOX instead of failing the delivery temporarily, as it would for
    a broken default mailbox of its own. */
-static int coi_deliver_open(struct mailbox *box)
+static int coi_deliver_open_box(struct mailbox *box)
 {
 	struct coi_deliver_mailbox *dbox =
 		COI_DELIVER_MAILBOX_CONTEXT_REQUIRE(box);
@@ -231,6 +246,63 @@ static int coi_deliver_open(struct mailbox *box)
 	return -1;
 }
 
+static int coi_deliver_open(struct mailbox *box)
+{
+	struct coi_deliver_mailbox *dbox =
+		COI_DELIVER_MAILBOX_CONTEXT_REQUIRE(box);
+	const char *error;
+
+	/* the lock first: a DELETE in progress finishes, and the open
+	   below finds Chats gone and creates it anew */
+	if (coi_deliver_box_is_chats(box) &&
+	    coi_chats_lock(box->storage->user, FALSE, &dbox->chats_lock,
+			   &error) < 0) {
+		e_error(box->event, "coi: Cannot deliver the chat into %s: %s - "
+			"delivering it to INBOX", box->vname, error);
+		mail_storage_set_error(box->storage, MAIL_ERROR_NOTPOSSIBLE,
+				       "COI chat folder unavailable");
+		return -1;
+	}
+	if (coi_deliver_open_box(box) < 0) {
+		/* close() is not called for a box that did not open */
+		if (dbox->chats_lock != NULL)
+			file_lock_free(&dbox->chats_lock);
+		return -1;
+	}
+	return 0;
+}
+
+static void coi_deliver_close(struct mailbox *box)
+{
+	struct coi_deliver_mailbox *dbox =
+		COI_DELIVER_MAILBOX_CONTEXT_REQUIRE(box);
+
+	dbox->module_ctx.super.close(box);
+	if (dbox->chats_lock != NULL)
+		file_lock_free(&dbox->chats_lock);
+}
+
+/* Saving into Chats failed after it was opened (e.g. a client deleted it
+   meanwhile, which gives a temporary error): as when it cannot be opened,
+   the error is logged and made permanent, so that Dovecot stores the chat
+   into INBOX instead of answering 451. Quota errors stay as they are:
+   they are Dovecot's to answer (quota_full_tempfail). */
+static void coi_deliver_chats_failed(struct mailbox *box)
+{
+	enum mail_error error;
+	const char *errstr;
+
+	if (!coi_deliver_box_is_chats(box))
+		return;
+	errstr = mailbox_get_last_internal_error(box, &error);
+	if (error == MAIL_ERROR_NOQUOTA || error == MAIL_ERROR_NOTPOSSIBLE)
+		return;
+	e_error(box->event, "coi: Cannot deliver the chat into %s: %s - "
+		"delivering it to INBOX", box->vname, errstr);
+	mail_storage_set_error(box->storage, MAIL_ERROR_NOTPOSSIBLE,
+			       "COI chat folder unavailable");
+}
+
 /* Delivery (Dovecot's and Sieve's) saves with mailbox_save_using_mail(),
    which always goes through copy(). */
 static int coi_deliver_copy(struct mail_save_context *ctx, struct mail *mail)
@@ -244,7 +316,26 @@ static int coi_deliver_copy(struct mail_save_context *ctx, struct mail *mail)
 	if (duser != NULL && duser->delivering_chat &&
 	    (box->flags & MAILBOX_FLAG_POST_SESSION) != 0)
 		coi_deliver_add_chat_keyword(ctx);
-	return dbox->module_ctx.super.copy(ctx, mail);
+	if (dbox->module_ctx.super.copy(ctx, mail) < 0) {
+		coi_deliver_chats_failed(box);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+coi_deliver_transaction_commit(struct mailbox_transaction_context *t,
+			       struct mail_transaction_commit_changes *changes_r)
+{
+	struct mailbox *box = t->box;
+	struct coi_deliver_mailbox *dbox =
+		COI_DELIVER_MAILBOX_CONTEXT_REQUIRE(box);
+
+	if (dbox->module_ctx.super.transaction_commit(t, changes_r) < 0) {
+		coi_deliver_chats_failed(box);
+		return -1;
+	}
+	return 0;
 }
 
 static void coi_deliver_mailbox_allocated(struct mailbox *box)
@@ -261,6 +352,8 @@ static void coi_deliver_mailbox_allocated(struct mailbox *box)
 	box->vlast = &dbox->module_ctx.super;
 	v->copy = coi_deliver_copy;
 	v->open = coi_deliver_open;
+	v->transaction_commit = coi_deliver_transaction_commit;
+	v->close = coi_deliver_close;
 	MODULE_CONTEXT_SET(box, coi_deliver_storage_module, dbox);
 }
 

@@ -8,10 +8,13 @@ user without any COI plugin, in the same LMTP transaction or LDA run."""
 
 import os
 import subprocess
+import threading
+import time
 
 import pytest
 
 from coitest.imap import COI_ENABLED, COI_MESSAGE_FILTER
+from coitest.imap import Imap
 from coitest.mail import compose, fetch_all, lmtp_send, message_count
 
 QUOTA = "20K"
@@ -148,9 +151,7 @@ def test_over_quota_with_dovecot_lda(server, quota_users):
 
 
 def mailbox_dir(server, user, box):
-    name, domain = user.split("@")[0], user.split("@")[1]
-    return os.path.join(server.state_dir, "mail", domain, name, "mail",
-                        "mailboxes", *box.split("/"))
+    return server.mailbox_dir(user, box)
 
 
 @pytest.mark.parametrize("chat", [True, False], ids=["chat", "mail"])
@@ -196,3 +197,40 @@ def test_storage_failure_is_temporary_as_without_coi(server, imap_connect,
     else:
         assert after[coi] == (["first", "second"], [])
     assert after[vanilla] == (["first", "second"], [])
+
+
+def test_chats_deleted_during_deliveries(server, imap_connect):
+    """A client deletes and re-creates Chats while chats are delivered:
+    a save that opened Chats before the delete fails, and is stored into
+    INBOX as Dovecot stores a message whose default mailbox failed, never
+    answered with a temporary failure (451)."""
+    user = server.new_user()
+    configure_active(imap_connect(user))
+    stop = threading.Event()
+    errors = []
+
+    def churn():
+        imap = Imap(server.host, server.imap_port)
+        try:
+            imap.login(user)
+            deadline = time.monotonic() + 30
+            while not stop.is_set() and time.monotonic() < deadline:
+                imap.command("DELETE", "COI/Chats")
+                imap.command("CREATE", "COI/Chats")
+        except Exception as e:   # reported by the main thread
+            errors.append(e)
+        finally:
+            imap.logout()
+
+    thread = threading.Thread(target=churn)
+    thread.start()
+    replies = []
+    try:
+        for i in range(60):
+            replies.append(lmtp_send(server, "sender@example.net", [user],
+                                     msg("race %d" % i, SMALL_SIZE, True)))
+    finally:
+        stop.set()
+        thread.join()
+    assert not errors, errors
+    assert [r for r in replies if r[user][0] != 250] == []
