@@ -98,6 +98,8 @@ class RpcServer:
     def start(self):
         env = dict(os.environ, DC_ACCOUNTS_PATH=self.accounts_dir,
                    RUST_LOG=os.environ.get("RUST_LOG", "warn"))
+        # (the sanitizer runtime of ./test --sanitize is for our modules)
+        env.pop("LD_PRELOAD", None)
         self.proc = subprocess.Popen(
             [self.binary], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, env=env)
