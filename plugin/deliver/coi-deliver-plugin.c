@@ -180,6 +180,18 @@ static void coi_deliver_add_chat_keyword(struct mail_save_context *ctx)
 	ctx->data.keywords = merged;
 }
 
+/* The chat cannot go into Chats: logged, and a permanent error, so that
+   Dovecot stores it into INBOX instead of failing the delivery
+   temporarily, as it would for a broken default mailbox of its own. */
+static void coi_deliver_chats_unavailable(struct mailbox *box,
+					  const char *error)
+{
+	e_error(box->event, "coi: Cannot deliver the chat into %s: %s - "
+		"delivering it to INBOX", box->vname, error);
+	mail_storage_set_error(box->storage, MAIL_ERROR_NOTPOSSIBLE,
+			       "COI chat folder unavailable");
+}
+
 /* TRUE if box is the Chats folder COI redirected this chat to. */
 static bool coi_deliver_box_is_chats(struct mailbox *box)
 {
@@ -239,10 +251,7 @@ static int coi_deliver_open_box(struct mailbox *box)
 						       errstr));
 		return -1;
 	}
-	e_error(box->event, "coi: Cannot deliver the chat into %s: %s - "
-		"delivering it to INBOX", box->vname, errstr);
-	mail_storage_set_error(box->storage, MAIL_ERROR_NOTPOSSIBLE,
-			       "COI chat folder unavailable");
+	coi_deliver_chats_unavailable(box, errstr);
 	return -1;
 }
 
@@ -257,10 +266,7 @@ static int coi_deliver_open(struct mailbox *box)
 	if (coi_deliver_box_is_chats(box) &&
 	    coi_chats_lock(box->storage->user, FALSE, &dbox->chats_lock,
 			   &error) < 0) {
-		e_error(box->event, "coi: Cannot deliver the chat into %s: %s - "
-			"delivering it to INBOX", box->vname, error);
-		mail_storage_set_error(box->storage, MAIL_ERROR_NOTPOSSIBLE,
-				       "COI chat folder unavailable");
+		coi_deliver_chats_unavailable(box, error);
 		return -1;
 	}
 	if (coi_deliver_open_box(box) < 0) {
@@ -282,11 +288,10 @@ static void coi_deliver_close(struct mailbox *box)
 		file_lock_free(&dbox->chats_lock);
 }
 
-/* Saving into Chats failed after it was opened (e.g. a client deleted it
-   meanwhile, which gives a temporary error): as when it cannot be opened,
-   the error is logged and made permanent, so that Dovecot stores the chat
-   into INBOX instead of answering 451. Quota errors stay as they are:
-   they are Dovecot's to answer (quota_full_tempfail). */
+/* Saving into Chats failed after it was opened (a temporary error, e.g.
+   an I/O error): as when it cannot be opened, Dovecot stores the chat into
+   INBOX instead of answering 451. Quota errors stay as they are: they are
+   Dovecot's to answer (quota_full_tempfail). */
 static void coi_deliver_chats_failed(struct mailbox *box)
 {
 	enum mail_error error;
@@ -297,10 +302,7 @@ static void coi_deliver_chats_failed(struct mailbox *box)
 	errstr = mailbox_get_last_internal_error(box, &error);
 	if (error == MAIL_ERROR_NOQUOTA || error == MAIL_ERROR_NOTPOSSIBLE)
 		return;
-	e_error(box->event, "coi: Cannot deliver the chat into %s: %s - "
-		"delivering it to INBOX", box->vname, errstr);
-	mail_storage_set_error(box->storage, MAIL_ERROR_NOTPOSSIBLE,
-			       "COI chat folder unavailable");
+	coi_deliver_chats_unavailable(box, errstr);
 }
 
 /* Delivery (Dovecot's and Sieve's) saves with mailbox_save_using_mail(),

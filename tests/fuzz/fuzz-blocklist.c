@@ -18,11 +18,8 @@ static void fuzz_one(const unsigned char *data, size_t size,
 	const char *error;
 	string_t *file;
 
-	if (event == NULL) {
-		/* with its debug log on: the log lines are exercised too */
+	if (event == NULL)
 		event = event_create(NULL);
-		event_set_forced_debug(event, TRUE);
-	}
 	t_array_init(&hashes, 8);
 	(void)coi_blocklist_add_contact_hashes(&hashes,
 		t_strsplit(fuzz_str(data, size), "\n"), event);
