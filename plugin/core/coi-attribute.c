@@ -7,7 +7,8 @@
 #include "mail-namespace.h"
 #include "mailbox-attribute.h"
 #include "coi-user.h"
-#include "coi-plugin.h"
+#include "coi-attribute.h"
+#include "coi-mailbox.h"
 #include "coi-config-cache.h"
 
 #define COI_SERVER_KEY(key) MAILBOX_ATTRIBUTE_PREFIX_DOVECOT_PVT_SERVER key

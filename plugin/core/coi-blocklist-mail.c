@@ -14,7 +14,7 @@
 #include "mail-search-build.h"
 #include "mail-storage-private.h"
 #include "coi-user.h"
-#include "coi-plugin.h"
+#include "coi-mailbox.h"
 #include "coi-blocklist-private.h"
 
 #include <stdio.h>
@@ -429,34 +429,6 @@ static void coi_blocklist_ctx_deinit(struct coi_blocklist_ctx *ctx)
 		mailbox_free(&ctx->box);
 }
 
-int coi_blocklist_get(struct mail_user *user,
-		      ARRAY_TYPE(coi_blocklist_hash) *hashes_out,
-		      const char **error_r)
-{
-	ARRAY_TYPE(coi_blocklist_hash) rebuilt;
-	struct coi_blocklist_ctx ctx;
-	struct coi_blocklist_stamp stamp;
-	int ret = 0;
-
-	if (coi_user_get_ready(user) == NULL)
-		return 0;
-	i_zero(&ctx);
-	ctx.user = user;
-	i_array_init(&rebuilt, 64);
-	if (coi_blocklist_open(&ctx, error_r) < 0 ||
-	    coi_blocklist_refresh(&ctx, &rebuilt, error_r) < 0)
-		ret = -1;
-	else if (ctx.file != NULL) {
-		ret = coi_blocklist_file_parse(ctx.file->data, ctx.file->used,
-					       &stamp, hashes_out, error_r);
-	} else {
-		array_append_array(hashes_out, &rebuilt);
-	}
-	array_free(&rebuilt);
-	coi_blocklist_ctx_deinit(&ctx);
-	return ret;
-}
-
 /* The hashes of the addresses in the From headers of mail. */
 static int coi_blocklist_mail_from_hashes(struct mail *mail,
 				ARRAY_TYPE(coi_blocklist_hash) *hashes,
@@ -654,24 +626,12 @@ int coi_blocklist_mail_is_blocked(struct mail_user *user, struct mail *mail,
 
 enum coi_blocked_action coi_blocklist_action(struct mail_user *user)
 {
-	const char *value = mail_user_plugin_getenv(user, "coi_blocked_action");
-
-	if (value == NULL || value[0] == '\0' || strcmp(value, "store") == 0)
-		return COI_BLOCKED_ACTION_STORE;
-	if (strcmp(value, "discard") == 0)
-		return COI_BLOCKED_ACTION_DISCARD;
-	e_error(user->event, "coi: Invalid coi_blocked_action=%s "
-		"(allowed: store, discard), storing", value);
-	return COI_BLOCKED_ACTION_STORE;
+	return coi_user_settings(user)->parsed_blocked_action;
 }
 
 const char *coi_blocklist_mailbox(struct mail_user *user)
 {
-	const char *value = mail_user_plugin_getenv(user,
-						    "coi_blocked_mailbox");
-
-	return value == NULL || value[0] == '\0' ?
-		COI_BLOCKED_MAILBOX_DEFAULT : value;
+	return coi_user_settings(user)->blocked_mailbox;
 }
 
 int coi_blocklist_mailbox_ensure(struct mail_user *user,

@@ -16,6 +16,7 @@
    process that sees the difference. */
 
 #include "array-decl.h"
+#include "coi-settings.h"
 
 struct mail;
 struct mail_user;
@@ -113,13 +114,6 @@ int coi_blocklist_contact_mail_get_hashes(struct mail *mail,
 				ARRAY_TYPE(coi_blocklist_hash) *hashes,
 				const char **error_r);
 
-/* The user's blocked hashes, sorted (appended to hashes_out), from the index
-   file, rebuilt first if the Contacts folder changed since it was written.
-   A user without a Contacts folder has none. Returns 0 or -1 on error. */
-int coi_blocklist_get(struct mail_user *user,
-		      ARRAY_TYPE(coi_blocklist_hash) *hashes_out,
-		      const char **error_r);
-
 /* Returns 1 if an address in a From header of mail is blocked by the
    user's contacts, 0 if not, -1 on error. This reads only the From header
    of mail and the index file (rebuilding it when the Contacts folder
@@ -128,18 +122,12 @@ int coi_blocklist_get(struct mail_user *user,
 int coi_blocklist_mail_is_blocked(struct mail_user *user, struct mail *mail,
 				  const char **error_r);
 
-/* What delivery does with a blocked sender's message: the setting
-   coi_blocked_action ("store", the default, or "discard"); an invalid value
-   logs an error and stores. */
 /* Forgets what the process remembered about users' blocklists. */
 void coi_blocklist_cache_clear(void);
 
-enum coi_blocked_action {
-	COI_BLOCKED_ACTION_STORE = 0,
-	COI_BLOCKED_ACTION_DISCARD,
-};
-#define COI_BLOCKED_MAILBOX_DEFAULT "Blocked"
-
+/* What delivery does with a blocked sender's message: the setting
+   coi_blocked_action ("store", the default, or "discard"); an invalid value
+   logs an error and stores. */
 enum coi_blocked_action coi_blocklist_action(struct mail_user *user);
 /* The folder for blocked senders' messages: the setting
    coi_blocked_mailbox, default "Blocked" (coi-client-spec.md "Folders"). */

@@ -11,8 +11,7 @@
 #include "mail-namespace.h"
 #include "mailbox-attribute.h"
 #include "coi-user.h"
-#include "coi-plugin.h"
-#include "coi-push-sender.h"
+#include "coi-attribute.h"
 #include "coi-push-job.h"
 #include "coi-push-submit.h"
 #include "coi-config-cache.h"
@@ -45,24 +44,7 @@ struct coi_devicetoken_recipients {
 bool coi_devicetoken_user_enabled(struct mail_user *user)
 {
 	return coi_user_has_plugin(user) &&
-		mail_user_plugin_getenv_bool(user, "coi_deltachat_push");
-}
-
-/* In seconds: 90 days in milliseconds would not fit an unsigned int. */
-static unsigned int coi_devicetoken_expire_secs(struct mail_user *user)
-{
-	const char *value, *error;
-	unsigned int secs;
-
-	value = mail_user_plugin_getenv(user, "coi_deltachat_token_expire");
-	if (value == NULL || value[0] == '\0')
-		return COI_DEVICETOKEN_EXPIRE_DEFAULT_SECS;
-	if (settings_get_time(value, &secs, &error) < 0) {
-		e_error(user->event, "coi: Invalid coi_deltachat_token_expire=%s: "
-			"%s - using default", value, error);
-		return COI_DEVICETOKEN_EXPIRE_DEFAULT_SECS;
-	}
-	return secs;
+		coi_user_settings(user)->deltachat_push;
 }
 
 /*
@@ -148,7 +130,7 @@ coi_devicetoken_read_all(struct mailbox *box, pool_t pool,
 static bool
 coi_devicetoken_expired(struct mail_user *user, const struct coi_devicetoken *dt)
 {
-	return dt->registered + (time_t)coi_devicetoken_expire_secs(user) <
+	return dt->registered + (time_t)coi_user_settings(user)->deltachat_token_expire_secs <
 		ioloop_time;
 }
 
@@ -282,7 +264,7 @@ coi_devicetoken_recipients_get(struct mail_user *user, pool_t pool)
 {
 	struct coi_devicetoken_recipients *rcpts;
 	struct coi_config_cache_entry *cache_entry = NULL;
-	const char *url, *error, *dict_path;
+	const char *error, *dict_path;
 	bool has_tokens;
 	int ret;
 
@@ -318,9 +300,8 @@ coi_devicetoken_recipients_get(struct mail_user *user, pool_t pool)
 		coi_config_cache_update_devicetokens(cache_entry, FALSE);
 	if (array_count(&rcpts->tokens) == 0)
 		return NULL;
-	url = mail_user_plugin_getenv(user, "coi_deltachat_notify_url");
-	rcpts->notify_url = p_strdup(pool, url != NULL && url[0] != '\0' ?
-				     url : COI_DEVICETOKEN_NOTIFY_URL_DEFAULT);
+	rcpts->notify_url = p_strdup(pool,
+		coi_user_settings(user)->deltachat_notify_url);
 	return rcpts;
 }
 
@@ -403,8 +384,7 @@ coi_devicetoken_register(struct mailbox_transaction_context *t,
 	const char *id = coi_devicetoken_id(token);
 	unsigned int max, kept = 0, i, count;
 
-	max = coi_push_setting_uint(user, "coi_deltachat_max_tokens",
-				    COI_DEVICETOKEN_MAX_TOKENS_DEFAULT);
+	max = coi_user_settings(user)->deltachat_max_tokens;
 	if (max == 0)
 		max = 1;
 	t_array_init(&all, 8);
@@ -490,6 +470,19 @@ coi_devicetoken_attribute_set(struct mailbox_transaction_context *t,
 	return coi_devicetoken_register(t, token);
 }
 
+/* The setting coi_deltachat_<name> behind /shared/vendor/deltachat/<name>. */
+static const char *
+coi_deltachat_server_entry(const struct coi_settings *set, const char *name)
+{
+	if (strcmp(name, "irohrelay") == 0)
+		return set->deltachat_irohrelay;
+	if (strcmp(name, "turn") == 0)
+		return set->deltachat_turn;
+	if (strcmp(name, "maxsmtprecipients") == 0)
+		return set->deltachat_maxsmtprecipients;
+	i_unreached();
+}
+
 static int
 coi_deltachat_server_get(struct mailbox *box, const char *key,
 			 struct mail_attribute_value *value_r)
@@ -502,8 +495,7 @@ coi_deltachat_server_get(struct mailbox *box, const char *key,
 					    key, value_r);
 	}
 	name = key + strlen(COI_DELTACHAT_SERVER_PREFIX);
-	value = mail_user_plugin_getenv(user,
-		t_strconcat("coi_deltachat_", name, NULL));
+	value = coi_deltachat_server_entry(coi_user_settings(user), name);
 	if (value == NULL || value[0] == '\0')
 		return 0;
 	value_r->value = value;

@@ -16,10 +16,6 @@ struct coi_webpush_message;
 
 /* Longest token accepted (current clients send about 800 octets). */
 #define COI_DEVICETOKEN_MAX_LEN 4096
-#define COI_DEVICETOKEN_MAX_TOKENS_DEFAULT 20
-#define COI_DEVICETOKEN_EXPIRE_DEFAULT_SECS (90 * 24 * 60 * 60)
-#define COI_DEVICETOKEN_NOTIFY_URL_DEFAULT \
-	"https://notifications.delta.chat/notify"
 
 struct coi_devicetoken {
 	/* Hex digest of the token: names it in storage, logs and doveadm

@@ -4,7 +4,8 @@
 #include "mail-storage.h"
 #include "mail-namespace.h"
 #include "coi-user.h"
-#include "coi-plugin.h"
+#include "coi-attribute.h"
+#include "coi-mailbox.h"
 
 int coi_mailbox_ensure(struct coi_user *cuser, const char *vname,
 		       bool subscribe, const char **error_r)

@@ -14,8 +14,6 @@
 #include "array.h"
 
 #define COI_PUSH_SERVICE_SOCKET_NAME "coi-push"
-/* The spool of the coi-push service (setting coi_push_spool_dir). */
-#define COI_PUSH_SPOOL_DIR_DEFAULT "/var/spool/dovecot-coi"
 /* Line of a job on the socket and in a spool file. */
 #define COI_PUSH_JOB_LINE_MAX (16 * 1024)
 #define COI_PUSH_JOB_BODY_MAX 8192

@@ -6,6 +6,7 @@
 #include "net.h"
 #include "ioloop.h"
 #include "mail-user.h"
+#include "coi-user.h"
 #include "coi-push-submit.h"
 
 #include <fcntl.h>
@@ -51,9 +52,7 @@ void coi_push_gone_read(struct mail_user *user, pool_t pool,
 	ssize_t ret;
 	int fd;
 
-	dir = mail_user_plugin_getenv(user, "coi_push_spool_dir");
-	if (dir == NULL || dir[0] == '\0')
-		dir = COI_PUSH_SPOOL_DIR_DEFAULT;
+	dir = coi_user_settings(user)->push_spool_dir;
 	path = t_strdup_printf("%s/"COI_PUSH_SPOOL_GONE_DIR"/%s", dir,
 			       coi_push_gone_file_name(user->username));
 	fd = open(path, O_RDONLY);

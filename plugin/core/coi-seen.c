@@ -13,7 +13,9 @@
 #include "mail-search-build.h"
 #include "mail-namespace.h"
 #include "coi-user.h"
-#include "coi-plugin.h"
+#include "coi-seen.h"
+#include "coi-attribute.h"
+#include "coi-mailbox.h"
 #include "coi-message.h"
 
 #define COI_MAIL_CONTEXT(obj) \

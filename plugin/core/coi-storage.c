@@ -11,7 +11,9 @@
 #include "mailbox-list-private.h"
 #include "mail-namespace.h"
 #include "coi-user.h"
-#include "coi-plugin.h"
+#include "coi-storage.h"
+#include "coi-attribute.h"
+#include "coi-mailbox.h"
 #include "coi-chats-lock.h"
 
 #define COI_MAILBOX_CONTEXT_REQUIRE(obj) \

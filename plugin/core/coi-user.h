@@ -1,16 +1,25 @@
 #ifndef COI_USER_H
 #define COI_USER_H
 
+/* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
+
+/* The COI context of a mail user: its settings and folder names. Below
+   everything else of the core, which asks it; coi-plugin.c only connects
+   it to Dovecot's hooks. */
+
 #include "module-context.h"
 #include "mail-user.h"
+#include "coi-settings.h"
 
-struct mail_attribute_value;
+struct mailbox;
 
 #define COI_USER_CONTEXT(obj) \
 	MODULE_CONTEXT(obj, coi_user_module)
 
 struct coi_user {
 	union mail_user_module_context module_ctx;
+
+	const struct coi_settings *set;
 
 	const char *mailbox_root;
 	const char *chats_vname;
@@ -29,37 +38,29 @@ struct coi_user {
 
 extern MODULE_CONTEXT_DEFINE(coi_user_module, &mail_user_module_register);
 
+/* The hooks of coi-plugin.c: the context with the user's settings, then
+   the folder names once the namespaces exist. */
+void coi_user_created(struct mail_user *user);
+void coi_user_namespaces_created(struct mail_namespace *namespaces);
+
+/* TRUE if the user has the coi plugin in mail_plugins. Process-global hooks
+   (capabilities, internal attributes) use this to give every other user
+   plain Dovecot behaviour. */
+bool coi_user_has_plugin(struct mail_user *user);
+/* TRUE if the user has the plugin and its namespaces exist, so that the
+   mailbox root and folder names below are known. */
+bool coi_user_is_ready(struct mail_user *user);
 /* The user's COI context once its namespaces exist, or NULL for users
    without the plugin. */
 struct coi_user *coi_user_get_ready(struct mail_user *user);
 /* The same for the owner of the mailbox list box belongs to. */
 struct coi_user *coi_box_get_user(struct mailbox *box);
 
-/* Reads a client-supplied METADATA value (a string or, for literals, a
-   stream) into *str_r, NULL for NIL. Returns 1 when read, 0 when it cannot
-   be valid (longer than max_len octets, or contains NUL), -1 on a read
-   error (set as the storage error). */
-int coi_attribute_value_read(struct mailbox *box,
-			     const struct mail_attribute_value *value,
-			     size_t max_len, const char **str_r);
+/* The settings of a user with the plugin. */
+const struct coi_settings *coi_user_settings(struct mail_user *user);
 
-/* The user's attribute dict file, if facts read from it can be cached
-   (see coi-config-cache.h), else NULL. */
-const char *coi_user_attribute_dict_path(struct mail_user *user);
-
-void coi_attributes_register(void);
-void coi_attributes_unregister(void);
-
-void coi_storage_mailbox_allocated(struct mailbox *box);
-void coi_seen_mailbox_allocated(struct mailbox *box);
-void coi_seen_mail_allocated(struct mail *mail);
-
-/* Creates the folder if it does not exist (subscribing it if asked and it
-   was created). Existing folders are success. */
-int coi_mailbox_ensure(struct coi_user *cuser, const char *vname,
-		       bool subscribe, const char **error_r);
-/* The folders that enabling COI promises: Chats (subscribed), Contacts. */
-int coi_mailboxes_ensure_enabled(struct coi_user *cuser,
-				 const char **error_r);
+/* The user's COI mailbox root and the full name of its Chats folder. */
+const char *coi_user_mailbox_root(struct mail_user *user);
+const char *coi_user_chats_vname(struct mail_user *user);
 
 #endif

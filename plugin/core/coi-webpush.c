@@ -16,8 +16,8 @@
 #include "mail-namespace.h"
 #include "mailbox-attribute.h"
 #include "coi-user.h"
-#include "coi-plugin.h"
-#include "coi-push-sender.h"
+#include "coi-attribute.h"
+#include "coi-push-policy.h"
 #include "coi-push-submit.h"
 #include "coi-webpush-crypto.h"
 #include "coi-webpush-subscription.h"
@@ -35,14 +35,9 @@
 #define COI_WEBPUSH_STORE_PREFIX \
 	MAILBOX_ATTRIBUTE_PREFIX_DOVECOT_PVT "coi/webpush/subscriptions/"
 
-#define COI_WEBPUSH_MAX_SUBSCRIPTIONS_DEFAULT 10
-#define COI_WEBPUSH_VALIDATION_WINDOW_DEFAULT_SECS (5 * 60)
-#define COI_WEBPUSH_TTL_DEFAULT_SECS (24 * 60 * 60)
 /* RFC 8292: at most 24 hours; retries stay well within this. */
 #define COI_WEBPUSH_JWT_LIFETIME_SECS (12 * 60 * 60)
 #define COI_WEBPUSH_VALIDATION_TOKEN_MAX_LEN 1024
-/* attempts of the service's sender per push (coi_push_max_attempts) */
-#define COI_WEBPUSH_SEND_ATTEMPTS_DEFAULT 4
 
 /* held from counting the subscriptions until the transaction storing a
    new one ends */
@@ -66,33 +61,15 @@ static void coi_webpush_jwt_cache_free(void);
 
 bool coi_webpush_user_enabled(struct mail_user *user)
 {
-	const char *path;
-
-	if (!coi_user_has_plugin(user))
-		return FALSE;
-	path = mail_user_plugin_getenv(user, "coi_webpush_vapid_key");
-	return path != NULL && path[0] != '\0';
-}
-
-static unsigned int
-coi_webpush_setting_secs(struct mail_user *user, const char *name,
-			 unsigned int default_secs)
-{
-	return coi_push_setting_msecs(user, name, default_secs * 1000) / 1000;
-}
-
-static unsigned int coi_webpush_max_subscriptions(struct mail_user *user)
-{
-	return coi_push_setting_uint(user, "coi_webpush_max_subscriptions",
-				     COI_WEBPUSH_MAX_SUBSCRIPTIONS_DEFAULT);
+	return coi_user_has_plugin(user) &&
+		coi_user_settings(user)->webpush_vapid_key[0] != '\0';
 }
 
 static const char *coi_webpush_subject(struct mail_user *user)
 {
-	const char *subject = mail_user_plugin_getenv(user,
-		"coi_webpush_subject");
+	const char *subject = coi_user_settings(user)->webpush_subject;
 
-	if (subject != NULL && subject[0] != '\0')
+	if (subject[0] != '\0')
 		return subject;
 	return t_strconcat("mailto:postmaster@", my_hostname, NULL);
 }
@@ -120,10 +97,10 @@ coi_webpush_keys_get(struct mail_user *user, struct coi_webpush_keys **keys_r)
 	const char *key_path, *secret_path, *error;
 	struct coi_webpush_keys *keys;
 
-	key_path = mail_user_plugin_getenv(user, "coi_webpush_vapid_key");
-	i_assert(key_path != NULL && key_path[0] != '\0');
-	secret_path = mail_user_plugin_getenv(user, "coi_webpush_secret");
-	if (secret_path == NULL || secret_path[0] == '\0')
+	key_path = coi_user_settings(user)->webpush_vapid_key;
+	i_assert(key_path[0] != '\0');
+	secret_path = coi_user_settings(user)->webpush_secret;
+	if (secret_path[0] == '\0')
 		secret_path = t_strconcat(key_path, ".secret", NULL);
 
 	keys = coi_webpush_keys;
@@ -172,13 +149,27 @@ static struct mailbox *coi_webpush_inbox_alloc(struct mail_user *user)
 			     MAILBOX_FLAG_ATTRIBUTE_SESSION);
 }
 
+/* The endpoint policy's check of what a client names, before anything
+   is stored; the address is checked again when the service connects. */
+static int
+coi_webpush_check_endpoint(struct mail_user *user, const char *endpoint,
+			   const char **error_r)
+{
+	struct http_url *url;
+	bool host_allowed;
+
+	return coi_push_policy_check_url(
+		coi_user_settings(user)->parsed_push_policy,
+		pool_datastack_create(), endpoint, &url, &host_allowed,
+		error_r);
+}
+
 static bool
 coi_webpush_subscription_expired(struct mail_user *user,
 				 const struct coi_webpush_subscription *sub)
 {
-	unsigned int window = coi_webpush_setting_secs(user,
-		"coi_webpush_validation_window",
-		COI_WEBPUSH_VALIDATION_WINDOW_DEFAULT_SECS);
+	unsigned int window =
+		coi_user_settings(user)->webpush_validation_window_secs;
 
 	return !sub->validated && sub->created + (time_t)window < ioloop_time;
 }
@@ -430,8 +421,8 @@ coi_webpush_job_append(struct mail_user *user, const char *id,
 	/* RFC 8030: "high" may wake a device at once; chats are meant to */
 	job.urgency = !validation && sub->msgtype == COI_WEBPUSH_MSGTYPE_CHAT ?
 		"high" : "normal";
-	job.ttl_secs = I_MIN(coi_webpush_setting_secs(user, "coi_webpush_ttl",
-		COI_WEBPUSH_TTL_DEFAULT_SECS), COI_PUSH_JOB_TTL_MAX_SECS);
+	job.ttl_secs = I_MIN(coi_user_settings(user)->webpush_ttl_secs,
+			     COI_PUSH_JOB_TTL_MAX_SECS);
 	job.vapid_authorization = authorization;
 	job.validation = validation;
 	job.body = (const unsigned char *)payload;
@@ -446,9 +437,8 @@ coi_webpush_job_append(struct mail_user *user, const char *id,
 	job.gone_on_404 = TRUE;
 	/* retried by the service's sender within a minute (5xx backoff,
 	   Retry-After), not hours later from the spool */
-	job.send_attempts = I_MIN(coi_push_setting_uint(user,
-		"coi_push_max_attempts", COI_WEBPUSH_SEND_ATTEMPTS_DEFAULT),
-		COI_PUSH_JOB_SEND_ATTEMPTS_MAX);
+	job.send_attempts = I_MIN(coi_user_settings(user)->push_max_attempts,
+				  COI_PUSH_JOB_SEND_ATTEMPTS_MAX);
 	if (job.send_attempts == 0)
 		job.send_attempts = 1;
 	/* a validation push answers a client's command, to an endpoint of
@@ -791,8 +781,7 @@ coi_webpush_attribute_validate(struct mailbox_transaction_context *t,
 		mail_storage_set_internal_error(box->storage);
 		return -1;
 	}
-	window = coi_webpush_setting_secs(user, "coi_webpush_validation_window",
-		COI_WEBPUSH_VALIDATION_WINDOW_DEFAULT_SECS);
+	window = coi_user_settings(user)->webpush_validation_window_secs;
 	if (coi_webpush_validation_token_check(keys->secret->data,
 			keys->secret->used, user->username, id, token,
 			ioloop_time, window, &error) < 0 ||
@@ -954,7 +943,7 @@ coi_webpush_attribute_subscribe(struct mailbox_transaction_context *t,
 			"Invalid subscription: resource.keys.p256dh: ",
 			error, NULL));
 	}
-	if (coi_push_check_url(user, sub.endpoint, &error) < 0) {
+	if (coi_webpush_check_endpoint(user, sub.endpoint, &error) < 0) {
 		return coi_webpush_attribute_error(box, t_strconcat(
 			"Invalid subscription: resource.endpoint: ",
 			error, NULL));
@@ -981,7 +970,7 @@ coi_webpush_attribute_subscribe(struct mailbox_transaction_context *t,
 			count++;
 		}
 	}
-	max = coi_webpush_max_subscriptions(user);
+	max = coi_user_settings(user)->webpush_max_subscriptions;
 	if (count >= max) {
 		return coi_webpush_attribute_error(box, t_strdup_printf(
 			"Too many push subscriptions (at most %u): "

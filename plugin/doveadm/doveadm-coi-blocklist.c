@@ -20,8 +20,9 @@
 #include "mail-search-build.h"
 #include "doveadm-mail.h"
 #include "doveadm-print.h"
-#include "coi-plugin.h"
 #include "coi-user.h"
+#include "coi-attribute.h"
+#include "coi-mailbox.h"
 #include "coi-blocklist.h"
 #include "doveadm-coi-plugin.h"
 

@@ -12,7 +12,9 @@
 #include "mail-user.h"
 #include "doveadm-mail.h"
 #include "doveadm-print.h"
-#include "coi-plugin.h"
+#include "coi-user.h"
+#include "coi-attribute.h"
+#include "coi-mailbox.h"
 #include "coi-devicetoken.h"
 #include "doveadm-coi-plugin.h"
 

@@ -6,8 +6,9 @@
 
 #include "imap-common.h"
 #include "imap-client.h"
-#include "coi-plugin.h"
-#include "coi-push-sender.h"
+#include "coi-user.h"
+#include "coi-attribute.h"
+#include "coi-mailbox.h"
 #include "coi-webpush.h"
 #include "coi-devicetoken.h"
 #include "imap-coi-plugin.h"
@@ -43,8 +44,5 @@ void imap_coi_plugin_init(struct module *module ATTR_UNUSED)
 
 void imap_coi_plugin_deinit(void)
 {
-	/* Validation pushes sent for SETMETADATA get their bounded time to
-	   finish while the users still exist. */
-	coi_push_sender_flush();
 	imap_client_created_hook_set(next_hook_client_created);
 }

@@ -13,9 +13,10 @@
 #include "push-notification-drivers.h"
 #include "push-notification-events.h"
 #include "push-notification-txn-msg.h"
-#include "coi-plugin.h"
+#include "coi-user.h"
+#include "coi-attribute.h"
+#include "coi-mailbox.h"
 #include "coi-blocklist.h"
-#include "coi-push-sender.h"
 #include "coi-webpush.h"
 #include "coi-devicetoken.h"
 #include "coi-webpush-payload.h"
@@ -154,9 +155,6 @@ void coi_push_plugin_init(struct module *module ATTR_UNUSED)
 
 void coi_push_plugin_deinit(void)
 {
-	/* Before push_notification and the users go away: the pending
-	   requests get their bounded time to finish. */
-	coi_push_sender_flush();
 	push_notification_driver_unregister(&coi_push_driver);
 	push_notification_event_unregister(&coi_push_event);
 }

@@ -16,13 +16,6 @@
 #include "coi-push-policy.h"
 #include "coi-push-sender.h"
 
-#define COI_PUSH_TIMEOUT_DEFAULT_MSECS (10 * 1000)
-#define COI_PUSH_MAX_ATTEMPTS_DEFAULT 4
-#define COI_PUSH_RETRY_MAX_DEFAULT_SECS 60
-#define COI_PUSH_EXIT_WAIT_DEFAULT_MSECS 2000
-#define COI_PUSH_MAX_PENDING_DEFAULT 1000
-#define COI_PUSH_USER_RATE_DEFAULT 60
-#define COI_PUSH_VALIDATION_RATE_DEFAULT 10
 #define COI_PUSH_RATE_WINDOW_SECS 60
 /* The rate table is per process; an LMTP process serving very many users
    simply starts over rather than growing without bound. */
@@ -55,25 +48,17 @@ struct coi_push_request {
 	void *context;
 };
 
-struct coi_push_deferred {
-	struct coi_push_deferred *next;
-	coi_push_deferred_callback_t *run;
-	void *context;
-};
-
 struct coi_push_sender {
 	pool_t pool;
 	/* the numbers of the configuration; its strings are not kept */
 	struct coi_push_sender_config set;
-	struct coi_push_policy *policy;
+	const struct coi_push_policy *policy;
 	const char *dns_socket_path;
 	struct http_client *http_client;
 	struct event *event;
 
 	struct coi_push_request *requests;
 	unsigned int pending_count;
-	struct coi_push_deferred *deferred, **deferred_tail;
-	struct timeout *to_deferred;
 	/* Own pool: the table is thrown away when it grows too big. */
 	pool_t rates_pool;
 	HASH_TABLE(char *, struct coi_push_rate *) rates;
@@ -88,83 +73,24 @@ static struct coi_push_sender *coi_push_sender = NULL;
 
 static void coi_push_request_attempt(struct coi_push_request *req);
 
-unsigned int
-coi_push_setting_msecs(struct mail_user *user, const char *name,
-		       unsigned int default_msecs)
-{
-	const char *value = mail_user_plugin_getenv(user, name), *error;
-	unsigned int msecs;
-
-	if (value == NULL || value[0] == '\0')
-		return default_msecs;
-	if (settings_get_time_msecs(value, &msecs, &error) < 0) {
-		e_error(user->event, "coi: Invalid %s=%s: %s - using default",
-			name, value, error);
-		return default_msecs;
-	}
-	return msecs;
-}
-
-unsigned int
-coi_push_setting_uint(struct mail_user *user, const char *name,
-		      unsigned int default_value)
-{
-	const char *value = mail_user_plugin_getenv(user, name);
-	unsigned int num;
-
-	if (value == NULL || value[0] == '\0')
-		return default_value;
-	if (str_to_uint(value, &num) < 0) {
-		e_error(user->event, "coi: Invalid %s=%s: not a number - "
-			"using default", name, value);
-		return default_value;
-	}
-	return num;
-}
-
-static int
-coi_push_policy_get(struct mail_user *user, pool_t pool,
-		    struct coi_push_policy **policy_r)
-{
-	const char *allow = mail_user_plugin_getenv(user, "coi_push_allow");
-	const char *error;
-
-	if (coi_push_policy_parse(pool, allow, policy_r, &error) < 0) {
-		e_error(user->event, "coi: Invalid coi_push_allow: %s", error);
-		return -1;
-	}
-	return 0;
-}
-
-static struct coi_push_sender *
-coi_push_sender_create(const struct coi_push_sender_config *config)
+void coi_push_sender_init(const struct coi_push_sender_config *config)
 {
 	struct coi_push_sender *sender;
 	struct http_client_settings http_set;
-	const char *error;
 	pool_t pool;
 
 	i_assert(coi_push_sender == NULL);
 	pool = pool_alloconly_create("coi push sender", 2048);
 	sender = p_new(pool, struct coi_push_sender, 1);
 	sender->pool = pool;
-	sender->deferred_tail = &sender->deferred;
 
 	sender->event = event_create(NULL);
 	event_add_category(sender->event, &coi_push_event_category);
 	event_set_append_log_prefix(sender->event, "coi-push: ");
 	event_set_forced_debug(sender->event, config->debug);
 
-	if (coi_push_policy_parse(pool, config->allow, &sender->policy,
-				  &error) < 0) {
-		e_error(sender->event, "Invalid coi_push_allow: %s", error);
-		/* Fall back to the strictest policy rather than none. */
-		if (coi_push_policy_parse(pool, NULL, &sender->policy,
-					  NULL) < 0)
-			i_unreached();
-	}
+	sender->policy = config->policy;
 	sender->set = *config;
-	sender->set.allow = NULL;
 	sender->set.base_dir = NULL;
 	sender->set.ssl_set = NULL;
 	sender->set.max_attempts = I_MAX(config->max_attempts, 1);
@@ -189,82 +115,6 @@ coi_push_sender_create(const struct coi_push_sender_config *config)
 	sender->http_client = http_client_init(&http_set);
 
 	coi_push_sender = sender;
-	return sender;
-}
-
-void coi_push_sender_config_defaults(struct coi_push_sender_config *config_r)
-{
-	i_zero(config_r);
-	config_r->timeout_msecs = COI_PUSH_TIMEOUT_DEFAULT_MSECS;
-	config_r->max_attempts = COI_PUSH_MAX_ATTEMPTS_DEFAULT;
-	config_r->retry_max_secs = COI_PUSH_RETRY_MAX_DEFAULT_SECS;
-	config_r->exit_wait_msecs = COI_PUSH_EXIT_WAIT_DEFAULT_MSECS;
-	config_r->max_pending = COI_PUSH_MAX_PENDING_DEFAULT;
-	config_r->user_rate = COI_PUSH_USER_RATE_DEFAULT;
-	config_r->validation_rate = COI_PUSH_VALIDATION_RATE_DEFAULT;
-}
-
-void coi_push_sender_init(const struct coi_push_sender_config *config)
-{
-	(void)coi_push_sender_create(config);
-}
-
-/* The sender is per process and takes its settings from the first user
-   that sends: these are server-wide settings in practice, like the
-   http client settings of Dovecot's own push drivers. */
-static struct coi_push_sender *coi_push_sender_get(struct mail_user *user)
-{
-	struct coi_push_sender_config config;
-	struct ssl_iostream_settings ssl_set;
-
-	if (coi_push_sender != NULL)
-		return coi_push_sender;
-	i_assert(user != NULL);
-
-	coi_push_sender_config_defaults(&config);
-	config.allow = mail_user_plugin_getenv(user, "coi_push_allow");
-	config.timeout_msecs = coi_push_setting_msecs(user,
-		"coi_push_timeout", COI_PUSH_TIMEOUT_DEFAULT_MSECS);
-	config.max_attempts = coi_push_setting_uint(user,
-		"coi_push_max_attempts", COI_PUSH_MAX_ATTEMPTS_DEFAULT);
-	config.retry_max_secs = coi_push_setting_msecs(user,
-		"coi_push_retry_max_delay",
-		COI_PUSH_RETRY_MAX_DEFAULT_SECS * 1000) / 1000;
-	config.exit_wait_msecs = coi_push_setting_msecs(user,
-		"coi_push_exit_wait", COI_PUSH_EXIT_WAIT_DEFAULT_MSECS);
-	config.max_pending = coi_push_setting_uint(user,
-		"coi_push_max_pending", COI_PUSH_MAX_PENDING_DEFAULT);
-	config.user_rate = coi_push_setting_uint(user,
-		"coi_push_user_rate", COI_PUSH_USER_RATE_DEFAULT);
-	config.validation_rate = coi_push_setting_uint(user,
-		"coi_webpush_validation_rate", COI_PUSH_VALIDATION_RATE_DEFAULT);
-	config.base_dir = user->set->base_dir;
-	config.debug = user->mail_debug;
-	mail_user_init_ssl_client_settings(user, &ssl_set);
-	config.ssl_set = &ssl_set;
-	return coi_push_sender_create(&config);
-}
-
-int coi_push_check_url(struct mail_user *user, const char *url,
-		       const char **error_r)
-{
-	struct coi_push_policy *policy;
-	struct http_url *http_url;
-	bool host_allowed;
-	int ret;
-
-	if (coi_push_policy_get(user, pool_datastack_create(), &policy) < 0) {
-		*error_r = "push is not available on this server";
-		return -1;
-	}
-	T_BEGIN {
-		ret = coi_push_policy_check_url(policy, pool_datastack_create(),
-						url, &http_url, &host_allowed,
-						error_r);
-		if (ret < 0)
-			*error_r = t_strdup(*error_r);
-	} T_END_PASS_STR_IF(ret < 0, error_r);
-	return ret;
 }
 
 static unsigned int
@@ -503,47 +353,12 @@ static void coi_push_request_attempt(struct coi_push_request *req)
 			 coi_push_request_dns_callback, req, &req->lookup);
 }
 
-static void coi_push_run_deferred(struct coi_push_sender *sender)
-{
-	struct coi_push_deferred *deferred;
-
-	timeout_remove(&sender->to_deferred);
-	while ((deferred = sender->deferred) != NULL) {
-		sender->deferred = deferred->next;
-		if (sender->deferred == NULL)
-			sender->deferred_tail = &sender->deferred;
-		T_BEGIN {
-			deferred->run(deferred->context);
-		} T_END;
-		i_free(deferred);
-	}
-}
-
-#undef coi_push_defer
-void coi_push_defer(struct mail_user *user,
-		    coi_push_deferred_callback_t *run, void *context)
-{
-	struct coi_push_sender *sender = coi_push_sender_get(user);
-	struct coi_push_deferred *deferred;
-
-	deferred = i_new(struct coi_push_deferred, 1);
-	deferred->run = run;
-	deferred->context = context;
-	*sender->deferred_tail = deferred;
-	sender->deferred_tail = &deferred->next;
-	if (sender->to_deferred == NULL) {
-		sender->to_deferred = timeout_add_short(0,
-			coi_push_run_deferred, sender);
-	}
-}
-
 #undef coi_push_send
-int coi_push_send(struct mail_user *user,
-		  const struct coi_push_request_params *params,
+int coi_push_send(const struct coi_push_request_params *params,
 		  coi_push_callback_t *callback, void *context,
 		  const char **error_r)
 {
-	struct coi_push_sender *sender = coi_push_sender_get(user);
+	struct coi_push_sender *sender = coi_push_sender;
 	struct coi_push_request *req;
 	const char *const *header;
 	pool_t pool;
@@ -602,11 +417,6 @@ int coi_push_send(struct mail_user *user,
 	return 0;
 }
 
-unsigned int coi_push_sender_pending_count(void)
-{
-	return coi_push_sender == NULL ? 0 : coi_push_sender->pending_count;
-}
-
 struct coi_push_flush_context {
 	struct ioloop *ioloop;
 	bool timed_out;
@@ -658,8 +468,6 @@ void coi_push_sender_flush(void)
 
 	if (sender == NULL)
 		return;
-	/* what was prepared for sending is sent before giving up */
-	coi_push_run_deferred(sender);
 	sender->flushing = TRUE;
 
 	/* Waiting retries are not worth delaying the exit for. */
@@ -674,7 +482,7 @@ void coi_push_sender_flush(void)
 		coi_push_sender_wait(sender);
 	if (sender->pending_count > 0) {
 		e_warning(sender->event, "Gave up on %u push requests still "
-			  "pending at exit (coi_push_exit_wait)",
+			  "pending at exit",
 			  sender->pending_count);
 	}
 	while (sender->requests != NULL) {

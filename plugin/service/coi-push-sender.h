@@ -3,17 +3,16 @@
 
 /* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
 
-/* One HTTP sender for every push protocol: it applies the endpoint policy
-   to the address actually connected to, retries with bounded backoff,
-   limits the requests per user and per process, and never makes its
-   caller wait. Requests run in the process's ioloop after the caller has
-   returned (an LMTP reply is not held back by them); at process exit the
-   process plugin calls coi_push_sender_flush() to give them a bounded
-   time to finish. */
+/* The coi-push service's HTTP sender, one for every push protocol: it
+   applies the endpoint policy to the address actually connected to,
+   retries with bounded backoff, limits the requests per user and per
+   process, and never makes its caller wait. At exit the service calls
+   coi_push_sender_flush() to give requests in flight a bounded time to
+   finish. */
 
 #include "coi-push-job.h"
 
-struct mail_user;
+struct coi_push_policy;
 
 enum coi_push_result {
 	/* 2xx */
@@ -50,13 +49,10 @@ struct coi_push_request_params {
 	enum coi_push_job_rate rate;
 };
 
-/* For a process without mail users (the coi-push service): the sender
-   with explicit settings. In mail processes the sender is set up from the
-   first user that sends. */
 struct ssl_iostream_settings;
 struct coi_push_sender_config {
-	/* coi_push_allow */
-	const char *allow;
+	/* coi_push_allow; must live as long as the sender */
+	const struct coi_push_policy *policy;
 	unsigned int timeout_msecs;
 	unsigned int max_attempts;
 	unsigned int retry_max_secs;
@@ -72,57 +68,22 @@ struct coi_push_sender_config {
 	bool debug;
 	const struct ssl_iostream_settings *ssl_set;
 };
-void coi_push_sender_config_defaults(struct coi_push_sender_config *config_r);
 void coi_push_sender_init(const struct coi_push_sender_config *config);
-
-/* A plugin setting of the user as a time in milliseconds ("10 secs") or
-   a number; unset gives the default, an invalid value logs an error and
-   gives the default. */
-unsigned int
-coi_push_setting_msecs(struct mail_user *user, const char *name,
-		       unsigned int default_msecs);
-unsigned int
-coi_push_setting_uint(struct mail_user *user, const char *name,
-		      unsigned int default_value);
-
-/* The URL check done before anything is accepted from a client (the
-   address check happens again when connecting). Returns -1 with a
-   client-safe error. */
-int coi_push_check_url(struct mail_user *user, const char *url,
-		       const char **error_r);
 
 /* Returns 0 if the request was queued (callback follows later), -1 if it
    was refused at once (policy, rate limit, queue full): error_r says why
-   and the callback is not called. user may be NULL for a follow-up request
-   (e.g. from a callback, after the user is gone): the settings are the
-   process's, taken from the first user that sent. */
-int coi_push_send(struct mail_user *user,
-		  const struct coi_push_request_params *params,
+   and the callback is not called. */
+int coi_push_send(const struct coi_push_request_params *params,
 		  coi_push_callback_t *callback, void *context,
 		  const char **error_r);
-#define coi_push_send(user, params, callback, context, error_r) \
-	coi_push_send(user, params - \
+#define coi_push_send(params, callback, context, error_r) \
+	coi_push_send(params - \
 		CALLBACK_TYPECHECK(callback, void (*)( \
 			enum coi_push_result, unsigned int, const char *, \
 			typeof(context))), \
 		(coi_push_callback_t *)callback, context, error_r)
 
-/* Runs run(context) from the ioloop soon, after the current callback (for
-   LMTP: after the reply went out), or at the latest in
-   coi_push_sender_flush(). For the expensive part of preparing a push
-   (encryption, signing), so that it does not delay the caller. */
-typedef void coi_push_deferred_callback_t(void *context);
-void coi_push_defer(struct mail_user *user,
-		    coi_push_deferred_callback_t *run, void *context);
-#define coi_push_defer(user, run, context) \
-	coi_push_defer(user, (coi_push_deferred_callback_t *)run, \
-		       TRUE ? context : \
-		       CALLBACK_TYPECHECK(run, void (*)(typeof(context))))
-
-/* Number of requests not finished yet (in this process). */
-unsigned int coi_push_sender_pending_count(void);
-
-/* Waits at most coi_push_exit_wait for the pending requests, then gives
+/* Waits at most exit_wait_msecs for the pending requests, then gives
    up on the rest (their callbacks get COI_PUSH_RESULT_FAILED). Safe to call
    more than once and when nothing was ever sent. */
 void coi_push_sender_flush(void);

@@ -20,13 +20,11 @@
 #include "mail-user.h"
 #include "mail-storage-service.h"
 #include "coi-push-job.h"
+#include "coi-settings.h"
 #include "coi-push-sender.h"
 #include "coi-push-spool.h"
 #include "coi-webpush-crypto.h"
 
-#define COI_PUSH_RETRY_DELAYS_DEFAULT "8s 64s 512s 4096s"
-#define COI_PUSH_DEDUPE_INTERVAL_DEFAULT_SECS 10
-#define COI_PUSH_SPOOL_MAX_JOBS_DEFAULT 10000
 #define COI_PUSH_SERVICE_EXIT_WAIT_MSECS 2000
 
 static struct connection_list *coi_push_clients;
@@ -76,27 +74,15 @@ static void client_connected(struct master_service_connection *conn)
 }
 
 static const char *
-coi_push_setting(const struct mail_user_settings *user_set, const char *name)
+coi_push_setting_lookup(const char *key,
+			const struct mail_user_settings *user_set)
 {
-	const char *value = mail_user_set_plugin_getenv(user_set, name);
-
-	return value == NULL || value[0] == '\0' ? NULL : value;
+	return mail_user_set_plugin_getenv(user_set, key);
 }
 
-static unsigned int
-coi_push_setting_time(const struct mail_user_settings *user_set,
-		      const char *name, unsigned int default_msecs)
-{
-	const char *value = coi_push_setting(user_set, name), *error;
-	unsigned int msecs;
-
-	if (value == NULL)
-		return default_msecs;
-	if (settings_get_time_msecs(value, &msecs, &error) < 0)
-		i_fatal("Invalid %s=%s: %s", name, value, error);
-	return msecs;
-}
-
+/* The service's settings are the plugin {} settings every mail process
+   sees, read by the same code (coi-settings.c); an invalid value stops
+   the service at start rather than sending with a guess. */
 static void
 coi_push_settings_read(struct coi_push_spool_settings *spool_set,
 		       struct coi_push_sender_config *sender_set)
@@ -105,8 +91,8 @@ coi_push_settings_read(struct coi_push_spool_settings *spool_set,
 	const struct setting_parser_info *user_info;
 	const struct setting_parser_context *set_parser;
 	const struct mail_user_settings *user_set;
-	const char *value, *error, *const *delays;
-	unsigned int secs;
+	const struct coi_settings *set;
+	const char *error, *const *errors;
 	pool_t pool = coi_push_settings_pool;
 
 	i_zero(&input);
@@ -119,56 +105,33 @@ coi_push_settings_read(struct coi_push_spool_settings *spool_set,
 		i_fatal("%s", error);
 	user_set = master_service_settings_parser_get_others(master_service,
 							     set_parser)[0];
+	coi_settings_read(pool, coi_push_setting_lookup, user_set,
+			  &set, &errors);
+	if (errors != NULL)
+		i_fatal("%s", t_strarray_join(errors, "; "));
 
 	i_zero(spool_set);
-	value = coi_push_setting(user_set, "coi_push_spool_dir");
-	spool_set->dir = p_strdup(pool, value != NULL ? value :
-				  COI_PUSH_SPOOL_DIR_DEFAULT);
-	value = coi_push_setting(user_set, "coi_push_spool_retry_delays");
-	if (value == NULL)
-		value = COI_PUSH_RETRY_DELAYS_DEFAULT;
-	p_array_init(&spool_set->retry_delays_secs, pool, 8);
-	for (delays = t_strsplit_spaces(value, " "); *delays != NULL;
-	     delays++) {
-		if (settings_get_time(*delays, &secs, &error) < 0) {
-			i_fatal("Invalid coi_push_spool_retry_delays=%s: %s",
-				value, error);
-		}
-		array_push_back(&spool_set->retry_delays_secs, &secs);
-	}
-	spool_set->dedupe_interval_secs = coi_push_setting_time(user_set,
-		"coi_push_spool_dedupe_interval",
-		COI_PUSH_DEDUPE_INTERVAL_DEFAULT_SECS * 1000) / 1000;
-	value = coi_push_setting(user_set, "coi_push_spool_max_jobs");
-	spool_set->max_jobs = COI_PUSH_SPOOL_MAX_JOBS_DEFAULT;
-	if (value != NULL && str_to_uint(value, &spool_set->max_jobs) < 0)
-		i_fatal("Invalid coi_push_spool_max_jobs=%s", value);
-	spool_set->debug = mail_user_set_plugin_getenv_bool(user_set, "coi_push_debug");
+	spool_set->dir = set->push_spool_dir;
+	spool_set->retry_delays_secs = set->parsed_push_spool_retry_delays;
+	spool_set->dedupe_interval_secs = set->push_spool_dedupe_interval_secs;
+	spool_set->max_jobs = set->push_spool_max_jobs;
+	spool_set->debug = set->push_debug;
 
-	coi_push_sender_config_defaults(sender_set);
-	sender_set->allow = p_strdup(pool, coi_push_setting(user_set,
-							    "coi_push_allow"));
-	sender_set->timeout_msecs = coi_push_setting_time(user_set,
-		"coi_push_timeout", sender_set->timeout_msecs);
+	i_zero(sender_set);
+	sender_set->policy = set->parsed_push_policy;
+	sender_set->timeout_msecs = set->push_timeout_msecs;
 	/* the spool retries, over much longer times than one request;
 	   jobs that want the sender's own retries say so (send_attempts) */
 	sender_set->max_attempts = 1;
-	sender_set->retry_max_secs = coi_push_setting_time(user_set,
-		"coi_push_retry_max_delay",
-		sender_set->retry_max_secs * 1000) / 1000;
+	sender_set->retry_max_secs = set->push_retry_max_delay_secs;
 	/* only for jobs that ask for it (WebPush messages) */
-	value = coi_push_setting(user_set, "coi_push_user_rate");
-	if (value != NULL && str_to_uint(value, &sender_set->user_rate) < 0)
-		i_fatal("Invalid coi_push_user_rate=%s", value);
-	value = coi_push_setting(user_set, "coi_webpush_validation_rate");
-	if (value != NULL &&
-	    str_to_uint(value, &sender_set->validation_rate) < 0)
-		i_fatal("Invalid coi_webpush_validation_rate=%s", value);
+	sender_set->user_rate = set->push_user_rate;
+	sender_set->validation_rate = set->webpush_validation_rate;
 	sender_set->max_pending = spool_set->max_jobs;
 	sender_set->exit_wait_msecs = COI_PUSH_SERVICE_EXIT_WAIT_MSECS;
 	sender_set->base_dir = p_strdup(pool,
 		master_service_settings_get(master_service)->base_dir);
-	sender_set->debug = mail_user_set_plugin_getenv_bool(user_set, "coi_push_debug");
+	sender_set->debug = set->push_debug;
 }
 
 static void main_init(void)

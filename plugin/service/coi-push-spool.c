@@ -388,7 +388,7 @@ static void coi_push_spool_job_send(struct coi_push_spool_job *sjob)
 	params.max_attempts = I_MAX(sjob->job.send_attempts, 1);
 	params.rate = sjob->job.rate;
 	if (coi_push_spool_job_encrypt(&sjob->job, &params, &error) < 0 ||
-	    coi_push_send(NULL, &params, coi_push_spool_job_callback, sjob,
+	    coi_push_send(&params, coi_push_spool_job_callback, sjob,
 			  &error) < 0) {
 		e_warning(spool->event, "%s: %s push to %s dropped: %s",
 			  sjob->job.username, sjob->job.protocol,

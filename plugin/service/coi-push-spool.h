@@ -5,15 +5,17 @@
 
 /* The coi-push service's spool: every accepted job is a file in
    <spool>/jobs until it is done or given up, so that pending pushes
-   survive a restart. Jobs are sent through the core's push sender (one
+   survive a restart. Jobs are sent through the service's push sender (one
    endpoint policy for all protocols) and retried after growing delays. */
+
+#include "array-decl.h"
 
 struct coi_push_job;
 
 struct coi_push_spool_settings {
 	const char *dir;
 	/* delays before the 2nd, 3rd, ... attempt */
-	ARRAY(unsigned int) retry_delays_secs;
+	ARRAY_TYPE(uint) retry_delays_secs;
 	/* jobs with the same dedupe key are sent at most this often */
 	unsigned int dedupe_interval_secs;
 	unsigned int max_jobs;

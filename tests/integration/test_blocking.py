@@ -127,6 +127,26 @@ def test_discard_setting_stores_nothing(server, imap_connect, blocked_sender):
     assert server.log_since(offset).count("Sender is blocked, message discarded") == 2
 
 
+def test_invalid_action_is_one_error_and_stores(server, imap_connect,
+                                               blocked_sender):
+    """Settings are read once per user and a bad value is logged once per
+    process: three deliveries in one LMTP transaction, one error, and the
+    default action (store) for the blocked sender."""
+    users = server.new_custom_users([{"coi_blocked_action": "sometimes"}] * 3)
+    imaps = [imap_connect(user) for user in users]
+    for imap in imaps:
+        enable(imap)
+        append_contact(imap, contact(blocked_sender))
+    offset = server.log_size()
+    replies = lmtp_send(server, blocked_sender, users,
+                        compose(blocked_sender, users[0], subject="stored"))
+    assert all(reply[0] == 250 for reply in replies.values()), replies
+    for imap in imaps:
+        assert subjects_in(imap, BLOCKED) == ["stored"]
+    log = server.log_since(offset)
+    assert log.count("Invalid coi_blocked_action=sometimes") == 1, log
+
+
 def test_blocked_mailbox_setting(server, imap_connect, blocked_sender):
     user = server.new_custom_user({"coi_blocked_mailbox": "Junk/Blocked"})
     imap = imap_connect(user)

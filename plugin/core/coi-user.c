@@ -1,0 +1,110 @@
+/* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
+
+#include "lib.h"
+#include "mail-user.h"
+#include "mail-namespace.h"
+#include "mail-storage-private.h"
+#include "coi-config.h"
+#include "coi-user.h"
+
+struct coi_user_module coi_user_module =
+	MODULE_CONTEXT_INIT(&mail_user_module_register);
+
+static const char *
+coi_user_setting_lookup(const char *key, struct mail_user *user)
+{
+	return mail_user_plugin_getenv(user, key);
+}
+
+void coi_user_created(struct mail_user *user)
+{
+	struct coi_user *cuser;
+	struct mail_user_vfuncs *v = user->vlast;
+	const char *const *errors;
+
+	/* The raw user of LMTP/LDA has no settings of its own. */
+	if (user->autocreated)
+		return;
+
+	cuser = p_new(user->pool, struct coi_user, 1);
+	cuser->module_ctx.super = *v;
+	user->vlast = &cuser->module_ctx.super;
+	coi_settings_read(user->pool, coi_user_setting_lookup, user,
+			  &cuser->set, &errors);
+	coi_settings_log_errors(user->event, errors);
+	MODULE_CONTEXT_SET(user, coi_user_module, cuser);
+}
+
+void coi_user_namespaces_created(struct mail_namespace *namespaces)
+{
+	struct mail_user *user = namespaces->user;
+	struct coi_user *cuser = COI_USER_CONTEXT(user);
+	const char *root, *error;
+	char sep;
+
+	if (cuser == NULL)
+		return;
+
+	root = cuser->set->mailbox_root;
+	cuser->root_ns = mail_namespace_find(namespaces, root);
+	sep = mail_namespace_get_sep(cuser->root_ns);
+	if (!coi_mailbox_root_is_valid(root, sep, &error)) {
+		e_error(user->event, "coi: coi_mailbox_root=%s %s, "
+			"using the default %s instead", root, error,
+			COI_MAILBOX_ROOT_DEFAULT);
+		root = COI_MAILBOX_ROOT_DEFAULT;
+		cuser->root_ns = mail_namespace_find(namespaces, root);
+		sep = mail_namespace_get_sep(cuser->root_ns);
+	}
+	cuser->mailbox_root = p_strdup(user->pool, root);
+	cuser->chats_vname = p_strdup_printf(user->pool, "%s%c%s",
+		root, sep, COI_MAILBOX_CHATS);
+	cuser->contacts_vname = p_strdup_printf(user->pool, "%s%c%s",
+		root, sep, COI_MAILBOX_CONTACTS);
+}
+
+bool coi_user_has_plugin(struct mail_user *user)
+{
+	return COI_USER_CONTEXT(user) != NULL;
+}
+
+bool coi_user_is_ready(struct mail_user *user)
+{
+	return coi_user_get_ready(user) != NULL;
+}
+
+struct coi_user *coi_user_get_ready(struct mail_user *user)
+{
+	struct coi_user *cuser = COI_USER_CONTEXT(user);
+
+	return cuser == NULL || cuser->root_ns == NULL ? NULL : cuser;
+}
+
+struct coi_user *coi_box_get_user(struct mailbox *box)
+{
+	return coi_user_get_ready(mailbox_list_get_user(box->list));
+}
+
+const struct coi_settings *coi_user_settings(struct mail_user *user)
+{
+	struct coi_user *cuser = COI_USER_CONTEXT(user);
+
+	i_assert(cuser != NULL);
+	return cuser->set;
+}
+
+const char *coi_user_mailbox_root(struct mail_user *user)
+{
+	struct coi_user *cuser = COI_USER_CONTEXT(user);
+
+	i_assert(cuser != NULL && cuser->mailbox_root != NULL);
+	return cuser->mailbox_root;
+}
+
+const char *coi_user_chats_vname(struct mail_user *user)
+{
+	struct coi_user *cuser = COI_USER_CONTEXT(user);
+
+	i_assert(cuser != NULL && cuser->chats_vname != NULL);
+	return cuser->chats_vname;
+}
