@@ -108,7 +108,8 @@ def imap(imap_connect, user):
 
 @pytest.fixture
 def push():
-    """A local WebPush push service (coitest.pushservice) on loopback."""
-    from coitest.pushservice import PushService
+    """A local WebPush push service (coitest.webpush_receiver) on
+    loopback."""
+    from coitest.webpush_receiver import PushService
     with PushService() as service:
         yield service

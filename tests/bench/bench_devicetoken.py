@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from coitest.imap import Imap  # noqa: E402
 from coitest.mail import compose  # noqa: E402
-from coitest.pushservice import Notifier  # noqa: E402
+from coitest.deltachat_notifier import Notifier  # noqa: E402
 from coitest.server import DevServer  # noqa: E402
 
 # The production dedupe interval (10 s) instead of the development

@@ -20,7 +20,8 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from coitest.imap import Imap, Literal  # noqa: E402
 from coitest.mail import compose  # noqa: E402
-from coitest.pushservice import PushService, validation_token  # noqa: E402
+from coitest.webpush_receiver import (  # noqa: E402
+    PushService, validation_token)
 from coitest.server import DevServer  # noqa: E402
 
 SUBSCRIPTIONS = "/private/vendor/vendor.dovecot/webpush/subscriptions"

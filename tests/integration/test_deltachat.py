@@ -36,7 +36,7 @@ from coitest.deltachat import (Account, RpcServer, STATE_IN_SEEN,
                                STATE_OUT_MDN_RCVD, new_devicetoken,
                                register_devicetoken)
 from coitest.imap import COI_ENABLED, COI_MESSAGE_FILTER, quote, tokenize
-from coitest.pushservice import Notifier
+from coitest.deltachat_notifier import Notifier
 from coitest.server import PASSWORD
 
 CHATS = "COI/Chats"

@@ -1,7 +1,8 @@
 """Delta Chat push (XDELTAPUSH): device tokens registered with
 SETMETADATA "INBOX" (/private/devicetoken ...), the server information
 entries Delta Chat reads, and notifications of delivered messages POSTed
-by the coi-push service to a local notifier (coitest.pushservice.Notifier).
+by the coi-push service to a local notifier
+(coitest.deltachat_notifier.Notifier).
 
 The development server enables XDELTAPUSH with retry delays of 1, 2, 4 and
 8 s and a dedupe interval of 2 s (conf/dev/dovecot.conf.in); each test
@@ -19,7 +20,7 @@ from coitest.deltachat import new_devicetoken as new_token
 from coitest.deltachat import register_devicetoken as register_like_deltachat
 from coitest.imap import Imap, assert_cannot
 from coitest.mail import compose, lmtp_send, message_count
-from coitest.pushservice import Notifier
+from coitest.deltachat_notifier import Notifier
 from coitest.server import DevServer
 
 DEVICETOKEN = "/private/devicetoken"

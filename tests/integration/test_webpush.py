@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.serialization import (
 from coitest.imap import (COI_ENABLED, COI_MESSAGE_FILTER, Imap, Literal,
                           assert_cannot)
 from coitest.mail import compose, lmtp_send, wait_for_count
-from coitest.pushservice import validation_token
+from coitest.webpush_receiver import validation_token
 
 WEBPUSH = "/private/vendor/vendor.dovecot/webpush"
 VAPID = WEBPUSH + "/vapid"

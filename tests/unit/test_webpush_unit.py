@@ -1,4 +1,5 @@
-"""The local push service (coitest.pushservice) checked on its own: it
+"""The WebPush receiver (coitest.webpush_receiver) and the reference
+sender (coitest.webpush_sender) checked on their own: the receiver
 decrypts the RFC 8291 example, verifies VAPID, catches what is wrong, and
 answers as scripted.  Only the PushService itself listens here."""
 
@@ -10,10 +11,13 @@ import time
 
 import pytest
 
-from coitest.pushservice import (
-    DecryptError, PushService, PushTimeout, Response, VapidKey, b64u_decode,
-    b64u_encode, check_vapid, decrypt_aes128gcm, encrypt, load_private_key,
-    origin_of, public_raw, send_push, validation_token)
+from coitest.scripted_http import PushTimeout, Response
+from coitest.webpush_encoding import (
+    b64u_decode, b64u_encode, load_private_key, origin_of, public_raw)
+from coitest.webpush_receiver import (
+    DecryptError, PushService, check_vapid, decrypt_aes128gcm,
+    validation_token)
+from coitest.webpush_sender import VapidKey, encrypt, send_push
 
 # RFC 8291 Appendix A (also /work/shared/specs/rfc8291-vector.txt);
 # base64url without padding.
