@@ -132,6 +132,16 @@ class Imap:
     def send(self, data):
         self.sock.sendall(data)
 
+    def read_until_closed(self):
+        """Every response the server sends until it closes the connection:
+        what a command gets that the server answers with BYE only."""
+        responses = []
+        while True:
+            try:
+                responses.append(self._read_response())
+            except ImapError:
+                return responses
+
     def close(self):
         try:
             self.sock.close()
