@@ -29,7 +29,6 @@ SUBSCRIPTIONS = "/private/vendor/vendor.dovecot/webpush/subscriptions"
 EXTRA_CONF = """
 plugin {
   coi_push_user_rate = 0
-  coi_push_max_pending = 100000
 }
 """
 
