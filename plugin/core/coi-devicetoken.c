@@ -130,7 +130,9 @@ coi_devicetoken_read_all(struct mailbox *box, pool_t pool,
 static bool
 coi_devicetoken_expired(struct mail_user *user, const struct coi_devicetoken *dt)
 {
-	return dt->registered + (time_t)coi_user_settings(user)->deltachat_token_expire_secs <
+	const struct coi_settings *set = coi_user_settings(user);
+
+	return dt->registered + (time_t)set->deltachat_token_expire_secs <
 		ioloop_time;
 }
 
