@@ -16,6 +16,7 @@
 #include "coi-user.h"
 #include "coi-mailbox.h"
 #include "coi-blocklist-private.h"
+#include "coi-contacts.h"
 
 #include <stdio.h>
 #include <fcntl.h>
@@ -169,49 +170,6 @@ static bool coi_blocklist_stamp_state_equals(const struct coi_blocklist_stamp *s
 		s1->uidnext == s2->uidnext && s1->messages == s2->messages;
 }
 
-int coi_blocklist_contact_mail_get_hashes(struct mail *mail,
-				ARRAY_TYPE(coi_blocklist_hash) *hashes,
-				const char **error_r)
-{
-	struct message_size hdr_size;
-	struct istream *input;
-	const char *const *blocked, *const *values;
-	uoff_t size;
-
-	/* The message size is in the index; only large messages need the
-	   header's size, which reading the header stream measures without
-	   keeping it in memory. */
-	if (mail_get_physical_size(mail, &size) < 0)
-		goto failed;
-	if (size > COI_BLOCKLIST_MAX_CONTACT_HEADER_SIZE) {
-		if (mail_get_hdr_stream(mail, &hdr_size, &input) < 0)
-			goto failed;
-		if (hdr_size.physical_size >
-		    COI_BLOCKLIST_MAX_CONTACT_HEADER_SIZE) {
-			e_debug(mail->box->event, "coi: Contact message "
-				"UID %u has a header larger than %u bytes, "
-				"ignoring it", mail->uid,
-				COI_BLOCKLIST_MAX_CONTACT_HEADER_SIZE);
-			return 0;
-		}
-	}
-	if (mail_get_headers(mail, COI_HEADER_BLOCKED, &blocked) < 0)
-		goto failed;
-	if (blocked[0] == NULL)
-		return 0;
-	if (mail_get_headers(mail, COI_HEADER_FROM_HASH, &values) < 0)
-		goto failed;
-	(void)coi_blocklist_add_contact_hashes(hashes, values,
-					       mail->box->event);
-	return 1;
-failed:
-	if (mail->expunged)
-		return 0;
-	*error_r = t_strdup_printf("Cannot read contact message UID %u: %s",
-		mail->uid, mailbox_get_last_internal_error(mail->box, NULL));
-	return -1;
-}
-
 static int
 coi_blocklist_scan(struct mailbox *box,
 		   ARRAY_TYPE(coi_blocklist_hash) *hashes,
@@ -246,7 +204,7 @@ coi_blocklist_scan(struct mailbox *box,
 		/* hashes must not be allocated from the data stack: it grows
 		   in these frames */
 		T_BEGIN {
-			mail_ret = coi_blocklist_contact_mail_get_hashes(
+			mail_ret = coi_contacts_mail_get_blocked_hashes(
 				mail, hashes, error_r);
 		} T_END_PASS_STR_IF(mail_ret < 0, error_r);
 		if (mail_ret < 0)
@@ -642,19 +600,4 @@ int coi_blocklist_mailbox_ensure(struct mail_user *user,
 	i_assert(cuser != NULL);
 	return coi_mailbox_ensure(cuser, coi_blocklist_mailbox(user), TRUE,
 				  error_r);
-}
-
-void coi_blocklist_set_delivering_blocked(struct mail_user *user, bool set)
-{
-	struct coi_user *cuser = COI_USER_CONTEXT(user);
-
-	if (cuser != NULL)
-		cuser->delivering_blocked = set;
-}
-
-bool coi_blocklist_is_delivering_blocked(struct mail_user *user)
-{
-	struct coi_user *cuser = COI_USER_CONTEXT(user);
-
-	return cuser != NULL && cuser->delivering_blocked;
 }

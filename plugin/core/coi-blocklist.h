@@ -106,14 +106,6 @@ int coi_blocklist_file_parse(const unsigned char *data, size_t size,
 
 /* --- with a mail user --- */
 
-/* Returns 1 if the contact message mail blocks its contact (it has a
-   COI-Blocked header) and appends its valid COI-From-Hash hashes to
-   hashes (within the limits above); 0 if it blocks nothing; -1 if it
-   cannot be read (expunged messages are 0). */
-int coi_blocklist_contact_mail_get_hashes(struct mail *mail,
-				ARRAY_TYPE(coi_blocklist_hash) *hashes,
-				const char **error_r);
-
 /* Returns 1 if an address in a From header of mail is blocked by the
    user's contacts, 0 if not, -1 on error. This reads only the From header
    of mail and the index file (rebuilding it when the Contacts folder
@@ -135,11 +127,5 @@ const char *coi_blocklist_mailbox(struct mail_user *user);
 /* Creates it (subscribed) if it does not exist. */
 int coi_blocklist_mailbox_ensure(struct mail_user *user,
 				 const char **error_r);
-
-/* Whether the delivery now running for user is of a blocked message (set
-   by the delivery plugin, read by the push drivers, which then send
-   nothing). */
-void coi_blocklist_set_delivering_blocked(struct mail_user *user, bool set);
-bool coi_blocklist_is_delivering_blocked(struct mail_user *user);
 
 #endif

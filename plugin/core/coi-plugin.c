@@ -12,7 +12,7 @@
 #include "coi-config-cache.h"
 #include "coi-blocklist.h"
 #include "coi-webpush.h"
-#include "coi-devicetoken.h"
+#include "coi-push-protocol.h"
 #include "coi-plugin.h"
 
 const char *coi_plugin_version = DOVECOT_ABI_VERSION;
@@ -39,15 +39,12 @@ void coi_plugin_init(struct module *module)
 	mail_storage_hooks_add(module, &coi_seen_mail_storage_hooks);
 	mail_storage_hooks_add(module, &coi_webpush_mail_storage_hooks);
 	coi_attributes_register();
-	coi_webpush_attributes_register();
-	coi_devicetoken_attributes_register();
+	coi_push_protocols_init();
 }
 
 void coi_plugin_deinit(void)
 {
-	coi_webpush_deinit();
-	coi_devicetoken_attributes_unregister();
-	coi_webpush_attributes_unregister();
+	coi_push_protocols_deinit();
 	coi_attributes_unregister();
 	coi_config_cache_clear();
 	coi_blocklist_cache_clear();

@@ -10,6 +10,7 @@
 #include "module-context.h"
 #include "mail-user.h"
 #include "coi-settings.h"
+#include "coi-delivery.h"
 
 struct mailbox;
 
@@ -31,9 +32,9 @@ struct coi_user {
 	   does not count as the user's indirect request to enable COI. */
 	unsigned int internal_change;
 
-	/* The delivery now running is of a blocked sender's message (see
-	   coi_blocklist_set_delivering_blocked()). */
-	bool delivering_blocked;
+	/* What the core decided about the delivery now running
+	   (coi-delivery.h). */
+	enum coi_delivery_kind delivery_kind;
 };
 
 extern MODULE_CONTEXT_DEFINE(coi_user_module, &mail_user_module_register);

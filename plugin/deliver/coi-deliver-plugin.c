@@ -16,15 +16,13 @@
 #include "mail-storage-hooks.h"
 #include "mail-deliver.h"
 #include "coi-user.h"
-#include "coi-attribute.h"
 #include "coi-mailbox.h"
 #include "coi-message.h"
 #include "coi-blocklist.h"
+#include "coi-delivery.h"
 #include "coi-chats-lock.h"
 #include "coi-deliver-plugin.h"
 
-#define COI_DELIVER_USER_CONTEXT(obj) \
-	MODULE_CONTEXT(obj, coi_deliver_user_module)
 #define COI_DELIVER_MAILBOX_CONTEXT_REQUIRE(obj) \
 	MODULE_CONTEXT_REQUIRE(obj, coi_deliver_storage_module)
 
@@ -32,75 +30,24 @@ const char *coi_deliver_plugin_version = DOVECOT_ABI_VERSION;
 const char *coi_deliver_plugin_dependencies[] = { "coi", NULL };
 const char coi_deliver_plugin_binary_dependency[] = "lda lmtp";
 
-struct coi_deliver_user {
-	union mail_user_module_context module_ctx;
-	/* The message now being delivered to this user is a chat (and COI
-	   is enabled), so every delivery save gets $Chat. Set for each
-	   delivery, before Sieve and Dovecot's default save run. */
-	bool delivering_chat;
-};
-
 struct coi_deliver_mailbox {
 	union mailbox_module_context module_ctx;
 	/* Chats, while a chat is delivered into it (coi-chats-lock.h) */
 	struct file_lock *chats_lock;
 };
 
-static MODULE_CONTEXT_DEFINE_INIT(coi_deliver_user_module,
-				  &mail_user_module_register);
 static MODULE_CONTEXT_DEFINE_INIT(coi_deliver_storage_module,
 				  &mail_storage_module_register);
 
 static deliver_mail_func_t *next_deliver_mail;
+static struct module *coi_deliver_module;
 
-/* Returns TRUE if the message is from a blocked sender (and COI is enabled):
-   then it is filed by coi_deliver_blocked() instead of the normal
-   delivery. */
-static bool coi_deliver_prepare(struct mail_deliver_context *ctx,
-				struct coi_deliver_user *duser)
+/* The delivery hook is the process's: only users with coi_deliver in
+   mail_plugins (and so the core) get COI filing. */
+static bool coi_deliver_user_enabled(struct mail_user *user)
 {
-	struct mail_user *user = ctx->rcpt_user;
-	struct coi_config config;
-	const char *error;
-	int ret;
-
-	if (!coi_user_has_plugin(user))
-		return FALSE;
-	/* The configuration is cached per process (one stat() per read), and
-	   blocking applies to every message of a COI user, chat or not. */
-	if (coi_config_read(user, &config, &error) < 0) {
-		e_error(ctx->event, "coi: %s - delivering without COI", error);
-		return FALSE;
-	}
-	if (!config.enabled)
-		return FALSE;
-
-	ret = coi_blocklist_mail_is_blocked(user, ctx->src_mail, &error);
-	if (ret < 0) {
-		e_error(ctx->event, "coi: Cannot check the blocked contacts: "
-			"%s - delivering without blocking", error);
-	} else if (ret > 0) {
-		coi_blocklist_set_delivering_blocked(user, TRUE);
-		return TRUE;
-	}
-
-	if ((ret = coi_mail_is_chat(ctx->src_mail, &error)) < 0) {
-		e_error(ctx->event, "coi: %s - delivering without COI", error);
-		return FALSE;
-	}
-	if (ret == 0)
-		return FALSE;
-
-	duser->delivering_chat = TRUE;
-	if (config.message_filter != COI_MESSAGE_FILTER_ACTIVE)
-		return FALSE;
-	/* A missing or broken Chats folder is handled when the delivery
-	   opens it (coi_deliver_open()): checking here would cost a refresh
-	   of the mailbox list index for every chat. */
-	ctx->rcpt_default_mailbox = coi_user_chats_vname(user);
-	e_debug(ctx->event, "coi: Chat message, default mailbox is %s",
-		ctx->rcpt_default_mailbox);
-	return FALSE;
+	return mail_user_is_plugin_loaded(user, coi_deliver_module) &&
+		coi_user_has_plugin(user);
 }
 
 /* A blocked sender's message: stored into the Blocked folder or discarded,
@@ -140,19 +87,21 @@ static int coi_deliver_blocked(struct mail_deliver_context *ctx)
 static int coi_deliver_mail(struct mail_deliver_context *ctx,
 			    struct mail_storage **storage_r)
 {
-	struct coi_deliver_user *duser =
-		COI_DELIVER_USER_CONTEXT(ctx->rcpt_user);
-	bool blocked = FALSE;
+	enum coi_delivery_kind kind = COI_DELIVERY_PLAIN;
+	const char *default_mailbox;
 	int ret;
 
-	if (duser != NULL) {
-		duser->delivering_chat = FALSE;
-		coi_blocklist_set_delivering_blocked(ctx->rcpt_user, FALSE);
-		T_BEGIN {
-			blocked = coi_deliver_prepare(ctx, duser);
-		} T_END;
+	if (coi_deliver_user_enabled(ctx->rcpt_user)) {
+		kind = coi_delivery_begin(ctx->rcpt_user, ctx->src_mail,
+					  ctx->event, &default_mailbox);
 	}
-	if (blocked) {
+	if (kind == COI_DELIVERY_CHAT && default_mailbox != NULL) {
+		/* the user's Sieve script still runs: its keep lands here */
+		ctx->rcpt_default_mailbox = default_mailbox;
+		e_debug(ctx->event, "coi: Chat message, default mailbox is %s",
+			ctx->rcpt_default_mailbox);
+	}
+	if (kind == COI_DELIVERY_BLOCKED) {
 		T_BEGIN {
 			ret = coi_deliver_blocked(ctx);
 		} T_END;
@@ -198,10 +147,8 @@ static void coi_deliver_chats_unavailable(struct mailbox *box,
 static bool coi_deliver_box_is_chats(struct mailbox *box)
 {
 	struct mail_user *user = box->storage->user;
-	struct coi_deliver_user *duser = COI_DELIVER_USER_CONTEXT(user);
 
-	return duser != NULL && duser->delivering_chat &&
-		!coi_blocklist_is_delivering_blocked(user) &&
+	return coi_delivery_get(user) == COI_DELIVERY_CHAT &&
 		strcmp(box->vname, coi_user_chats_vname(user)) == 0;
 }
 
@@ -218,7 +165,6 @@ static int coi_deliver_open_box(struct mailbox *box)
 	struct coi_deliver_mailbox *dbox =
 		COI_DELIVER_MAILBOX_CONTEXT_REQUIRE(box);
 	struct mail_user *user = box->storage->user;
-	struct coi_deliver_user *duser = COI_DELIVER_USER_CONTEXT(user);
 	enum mail_error error;
 	const char *errstr;
 	bool blocked;
@@ -226,14 +172,11 @@ static int coi_deliver_open_box(struct mailbox *box)
 
 	if (dbox->module_ctx.super.open(box) == 0)
 		return 0;
-	if (duser == NULL)
-		return -1;
-	blocked = coi_blocklist_is_delivering_blocked(user);
+	blocked = coi_delivery_get(user) == COI_DELIVERY_BLOCKED;
 	if (blocked) {
 		if (strcmp(box->vname, coi_blocklist_mailbox(user)) != 0)
 			return -1;
-	} else if (!duser->delivering_chat ||
-		   strcmp(box->vname, coi_user_chats_vname(user)) != 0) {
+	} else if (!coi_deliver_box_is_chats(box)) {
 		return -1;
 	}
 	errstr = mailbox_get_last_internal_error(box, &error);
@@ -314,10 +257,8 @@ static int coi_deliver_copy(struct mail_save_context *ctx, struct mail *mail)
 	struct mailbox *box = ctx->transaction->box;
 	struct coi_deliver_mailbox *dbox =
 		COI_DELIVER_MAILBOX_CONTEXT_REQUIRE(box);
-	struct coi_deliver_user *duser =
-		COI_DELIVER_USER_CONTEXT(box->storage->user);
 
-	if (duser != NULL && duser->delivering_chat &&
+	if (coi_delivery_get(box->storage->user) == COI_DELIVERY_CHAT &&
 	    (box->flags & MAILBOX_FLAG_POST_SESSION) != 0)
 		coi_deliver_add_chat_keyword(ctx);
 	if (dbox->module_ctx.super.copy(ctx, mail) < 0) {
@@ -348,7 +289,7 @@ static void coi_deliver_mailbox_allocated(struct mailbox *box)
 	struct coi_deliver_mailbox *dbox;
 
 	if ((box->flags & MAILBOX_FLAG_POST_SESSION) == 0 ||
-	    COI_DELIVER_USER_CONTEXT(box->storage->user) == NULL)
+	    !coi_user_has_plugin(box->storage->user))
 		return;
 
 	dbox = p_new(box->pool, struct coi_deliver_mailbox, 1);
@@ -361,25 +302,13 @@ static void coi_deliver_mailbox_allocated(struct mailbox *box)
 	MODULE_CONTEXT_SET(box, coi_deliver_storage_module, dbox);
 }
 
-static void coi_deliver_mail_user_created(struct mail_user *user)
-{
-	struct coi_deliver_user *duser;
-
-	if (user->autocreated)
-		return;
-	duser = p_new(user->pool, struct coi_deliver_user, 1);
-	duser->module_ctx.super = *user->vlast;
-	user->vlast = &duser->module_ctx.super;
-	MODULE_CONTEXT_SET(user, coi_deliver_user_module, duser);
-}
-
 static struct mail_storage_hooks coi_deliver_mail_storage_hooks = {
-	.mail_user_created = coi_deliver_mail_user_created,
 	.mailbox_allocated = coi_deliver_mailbox_allocated,
 };
 
 void coi_deliver_plugin_init(struct module *module)
 {
+	coi_deliver_module = module;
 	mail_storage_hooks_add(module, &coi_deliver_mail_storage_hooks);
 	next_deliver_mail = mail_deliver_hook_set(coi_deliver_mail);
 }

@@ -13,8 +13,6 @@
 #include "doveadm-mail.h"
 #include "doveadm-print.h"
 #include "coi-user.h"
-#include "coi-attribute.h"
-#include "coi-mailbox.h"
 #include "coi-devicetoken.h"
 #include "doveadm-coi-plugin.h"
 

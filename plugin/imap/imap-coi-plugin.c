@@ -7,10 +7,7 @@
 #include "imap-common.h"
 #include "imap-client.h"
 #include "coi-user.h"
-#include "coi-attribute.h"
-#include "coi-mailbox.h"
-#include "coi-webpush.h"
-#include "coi-devicetoken.h"
+#include "coi-push-protocol.h"
 #include "imap-coi-plugin.h"
 
 const char *imap_coi_plugin_version = DOVECOT_ABI_VERSION;
@@ -21,16 +18,18 @@ static imap_client_created_func_t *next_hook_client_created;
 
 static void imap_coi_client_created(struct client **client)
 {
+	const struct coi_push_protocol *const *protocol;
+
 	/* The client exists only after authentication, so COI is never
 	   advertised pre-auth. */
 	if (coi_user_has_plugin((*client)->user))
 		client_add_capability(*client, "COI");
-	if (coi_webpush_user_enabled((*client)->user))
-		client_add_capability(*client, "WEBPUSH");
-	/* Delta Chat registers its device token only with servers that
-	   advertise this (and METADATA). */
-	if (coi_devicetoken_user_enabled((*client)->user))
-		client_add_capability(*client, "XDELTAPUSH");
+	for (protocol = coi_push_protocols; *protocol != NULL; protocol++) {
+		if ((*protocol)->user_enabled((*client)->user)) {
+			client_add_capability(*client,
+					      (*protocol)->imap_capability);
+		}
+	}
 
 	if (next_hook_client_created != NULL)
 		next_hook_client_created(client);

@@ -13,12 +13,8 @@
 #include "push-notification-drivers.h"
 #include "push-notification-events.h"
 #include "push-notification-txn-msg.h"
-#include "coi-user.h"
-#include "coi-attribute.h"
-#include "coi-mailbox.h"
-#include "coi-blocklist.h"
-#include "coi-webpush.h"
-#include "coi-devicetoken.h"
+#include "coi-delivery.h"
+#include "coi-push-protocol.h"
 #include "coi-webpush-payload.h"
 #include "coi-push-plugin.h"
 
@@ -86,33 +82,43 @@ coi_push_driver_init(struct push_notification_driver_config *config
 	return 0;
 }
 
-/* Who is to be notified of a delivery transaction's messages, by
-   protocol. */
+/* Who is to be notified of a delivery transaction's messages: one entry
+   per protocol of coi_push_protocols[], NULL where nobody. */
 struct coi_push_driver_recipients {
-	struct coi_webpush_recipients *webpush;
-	struct coi_devicetoken_recipients *devicetoken;
+	const void **by_protocol;
 };
 
 static bool coi_push_driver_begin_txn(struct push_notification_driver_txn *dtxn)
 {
 	struct mail_user *user = dtxn->ptxn->muser;
+	pool_t pool = dtxn->ptxn->pool;
 	struct coi_push_driver_recipients *rcpts;
+	unsigned int i, count = 0;
+	bool any = FALSE, content = FALSE;
 
 	/* Messages of blocked senders are never announced, by any
 	   protocol. */
-	if (coi_blocklist_is_delivering_blocked(user))
+	if (coi_delivery_get(user) == COI_DELIVERY_BLOCKED)
 		return FALSE;
-	rcpts = p_new(dtxn->ptxn->pool, struct coi_push_driver_recipients, 1);
-	rcpts->webpush = coi_webpush_recipients_get(user, dtxn->ptxn->pool);
-	rcpts->devicetoken = coi_devicetoken_recipients_get(user,
-							    dtxn->ptxn->pool);
-	/* Without subscriptions nothing of the message needs to be read. */
-	if (rcpts->webpush == NULL && rcpts->devicetoken == NULL)
+	while (coi_push_protocols[count] != NULL)
+		count++;
+	rcpts = p_new(pool, struct coi_push_driver_recipients, 1);
+	rcpts->by_protocol = p_new(pool, const void *, count);
+	for (i = 0; coi_push_protocols[i] != NULL; i++) {
+		rcpts->by_protocol[i] =
+			coi_push_protocols[i]->recipients_get(user, pool);
+		if (rcpts->by_protocol[i] == NULL)
+			continue;
+		any = TRUE;
+		if (coi_push_protocols[i]->needs_message_content)
+			content = TRUE;
+	}
+	/* Without recipients nothing of the message needs to be read. */
+	if (!any)
 		return FALSE;
 	dtxn->context = rcpts;
-	push_notification_event_init(dtxn, COI_PUSH_EVENT_NAME,
-				     rcpts->webpush != NULL ? NULL :
-				     &coi_push_event_config_sender_only);
+	push_notification_event_init(dtxn, COI_PUSH_EVENT_NAME, content ?
+				     NULL : &coi_push_event_config_sender_only);
 	return TRUE;
 }
 
@@ -123,6 +129,7 @@ coi_push_driver_process_msg(struct push_notification_driver_txn *dtxn,
 	struct coi_push_driver_recipients *rcpts = dtxn->context;
 	struct mail_user *user = dtxn->ptxn->muser;
 	struct coi_webpush_message *data;
+	unsigned int i;
 
 	data = push_notification_txn_msg_get_eventdata(msg,
 						       COI_PUSH_EVENT_NAME);
@@ -132,10 +139,12 @@ coi_push_driver_process_msg(struct push_notification_driver_txn *dtxn,
 	data->uidvalidity = msg->uid_validity;
 	/* Rules that hold for every protocol belong here or in begin_txn
 	   (blocked senders), before the protocols. */
-	if (rcpts->webpush != NULL)
-		coi_webpush_notify_message(user, rcpts->webpush, data);
-	if (rcpts->devicetoken != NULL)
-		coi_devicetoken_notify_message(user, rcpts->devicetoken, data);
+	for (i = 0; coi_push_protocols[i] != NULL; i++) {
+		if (rcpts->by_protocol[i] != NULL) {
+			coi_push_protocols[i]->notify_message(user,
+				rcpts->by_protocol[i], data);
+		}
+	}
 }
 
 static const struct push_notification_driver coi_push_driver = {

@@ -18,7 +18,6 @@
 #include "sieve-interpreter.h"
 #include "coi-user.h"
 #include "coi-attribute.h"
-#include "coi-mailbox.h"
 #include "coi-message.h"
 #include "coi-blocklist.h"
 #include "sieve-coi-common.h"
