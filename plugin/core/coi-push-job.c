@@ -154,23 +154,125 @@ static bool coi_push_job_url_is_valid(const char *url)
 			      &http_url, &error) == 0;
 }
 
+static int
+coi_push_job_validate_deltachat(const struct coi_push_job *job,
+				const char **error_r)
+{
+	if (job->encrypt_p256dh != NULL || job->encrypt_auth != NULL ||
+	    job->vapid_authorization != NULL || job->urgency != NULL ||
+	    job->ttl_secs != 0 || job->validation ||
+	    job->fallback_body != NULL) {
+		*error_r = "WebPush fields in a deltachat job";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+coi_push_job_validate_webpush(const struct coi_push_job *job,
+			      const char **error_r)
+{
+	if (job->encrypt_p256dh == NULL || job->encrypt_auth == NULL ||
+	    job->vapid_authorization == NULL || job->urgency == NULL) {
+		*error_r = "p256dh, auth, vapid or urgency missing";
+		return -1;
+	}
+	if (!coi_push_job_chars_are(job->encrypt_p256dh,
+				    COI_PUSH_JOB_ENCRYPT_KEY_MAX_LEN, "-_=") ||
+	    !coi_push_job_chars_are(job->encrypt_auth,
+				    COI_PUSH_JOB_ENCRYPT_KEY_MAX_LEN, "-_=")) {
+		*error_r = "invalid p256dh or auth";
+		return -1;
+	}
+	if (!str_begins(job->vapid_authorization, "vapid ") ||
+	    !coi_push_job_chars_are(job->vapid_authorization,
+				    COI_PUSH_JOB_VAPID_MAX_LEN, "-_.=, ")) {
+		*error_r = "invalid vapid";
+		return -1;
+	}
+	if (!str_array_find(coi_push_job_urgencies, job->urgency)) {
+		*error_r = "invalid urgency";
+		return -1;
+	}
+	if (job->ttl_secs > COI_PUSH_JOB_TTL_MAX_SECS) {
+		*error_r = "invalid ttl";
+		return -1;
+	}
+	return 0;
+}
+
+static void
+coi_push_job_header_add(ARRAY_TYPE(const_string) *headers, const char *name,
+			const char *value)
+{
+	array_push_back(headers, &name);
+	array_push_back(headers, &value);
+}
+
+static void
+coi_push_job_webpush_headers(const struct coi_push_job *job,
+			     ARRAY_TYPE(const_string) *headers)
+{
+	coi_push_job_header_add(headers, "Content-Encoding", "aes128gcm");
+	coi_push_job_header_add(headers, "Content-Type",
+				"application/octet-stream");
+	coi_push_job_header_add(headers, "TTL", dec2str(job->ttl_secs));
+	coi_push_job_header_add(headers, "Urgency", job->urgency);
+	coi_push_job_header_add(headers, "Authorization",
+				job->vapid_authorization);
+	if (job->validation)
+		coi_push_job_header_add(headers, "WebPush-Validation", "");
+}
+
+/* What differs between the protocols on the wire: the fields a job of
+   the protocol must and must not have, and the HTTP headers the service
+   sends with it. Delta Chat's notifier takes the token as the body and
+   nothing else. */
+struct coi_push_job_protocol {
+	const char *name;
+	int (*validate)(const struct coi_push_job *job, const char **error_r);
+	void (*add_headers)(const struct coi_push_job *job,
+			    ARRAY_TYPE(const_string) *headers);
+};
+
+static const struct coi_push_job_protocol coi_push_job_protocols[] = {
+	{
+		.name = COI_PUSH_JOB_PROTOCOL_WEBPUSH,
+		.validate = coi_push_job_validate_webpush,
+		.add_headers = coi_push_job_webpush_headers,
+	},
+	{
+		.name = COI_PUSH_JOB_PROTOCOL_DELTACHAT,
+		.validate = coi_push_job_validate_deltachat,
+	},
+};
+
+static const struct coi_push_job_protocol *
+coi_push_job_protocol_find(const char *name)
+{
+	unsigned int i;
+
+	for (i = 0; i < N_ELEMENTS(coi_push_job_protocols); i++) {
+		if (strcmp(coi_push_job_protocols[i].name, name) == 0)
+			return &coi_push_job_protocols[i];
+	}
+	return NULL;
+}
+
 /* Every field against its type; the fields of the other protocol are not
    allowed, so that no value is carried along unchecked. */
 static int
 coi_push_job_validate(const struct coi_push_job *job, const char **error_r)
 {
-	bool webpush;
+	const struct coi_push_job_protocol *protocol;
 
 	if (job->protocol == NULL || job->username == NULL ||
 	    job->url == NULL || job->body == NULL) {
 		*error_r = "protocol, user, url or body missing";
 		return -1;
 	}
-	if (strcmp(job->protocol, COI_PUSH_JOB_PROTOCOL_WEBPUSH) == 0)
-		webpush = TRUE;
-	else if (strcmp(job->protocol, COI_PUSH_JOB_PROTOCOL_DELTACHAT) == 0)
-		webpush = FALSE;
-	else {
+	protocol = coi_push_job_protocol_find(job->protocol);
+	if (protocol == NULL) {
 		*error_r = "unknown protocol";
 		return -1;
 	}
@@ -199,43 +301,7 @@ coi_push_job_validate(const struct coi_push_job *job, const char **error_r)
 		*error_r = "invalid attempts";
 		return -1;
 	}
-	if (!webpush) {
-		if (job->encrypt_p256dh != NULL || job->encrypt_auth != NULL ||
-		    job->vapid_authorization != NULL || job->urgency != NULL ||
-		    job->ttl_secs != 0 || job->validation ||
-		    job->fallback_body != NULL) {
-			*error_r = "WebPush fields in a deltachat job";
-			return -1;
-		}
-		return 0;
-	}
-	if (job->encrypt_p256dh == NULL || job->encrypt_auth == NULL ||
-	    job->vapid_authorization == NULL || job->urgency == NULL) {
-		*error_r = "p256dh, auth, vapid or urgency missing";
-		return -1;
-	}
-	if (!coi_push_job_chars_are(job->encrypt_p256dh,
-				    COI_PUSH_JOB_ENCRYPT_KEY_MAX_LEN, "-_=") ||
-	    !coi_push_job_chars_are(job->encrypt_auth,
-				    COI_PUSH_JOB_ENCRYPT_KEY_MAX_LEN, "-_=")) {
-		*error_r = "invalid p256dh or auth";
-		return -1;
-	}
-	if (!str_begins(job->vapid_authorization, "vapid ") ||
-	    !coi_push_job_chars_are(job->vapid_authorization,
-				    COI_PUSH_JOB_VAPID_MAX_LEN, "-_.=, ")) {
-		*error_r = "invalid vapid";
-		return -1;
-	}
-	if (!str_array_find(coi_push_job_urgencies, job->urgency)) {
-		*error_r = "invalid urgency";
-		return -1;
-	}
-	if (job->ttl_secs > COI_PUSH_JOB_TTL_MAX_SECS) {
-		*error_r = "invalid ttl";
-		return -1;
-	}
-	return 0;
+	return protocol->validate(job, error_r);
 }
 
 static int
@@ -371,34 +437,16 @@ int coi_push_job_parse_file(pool_t pool, const unsigned char *data,
 	return coi_push_job_parse(pool, t_strndup(data, size), job_r, error_r);
 }
 
-static void
-coi_push_job_header_add(ARRAY_TYPE(const_string) *headers, const char *name,
-			const char *value)
-{
-	array_push_back(headers, &name);
-	array_push_back(headers, &value);
-}
-
 const char *const *coi_push_job_http_headers(const struct coi_push_job *job)
 {
+	const struct coi_push_job_protocol *protocol =
+		coi_push_job_protocol_find(job->protocol);
 	ARRAY_TYPE(const_string) headers;
 
 	t_array_init(&headers, 14);
-	if (strcmp(job->protocol, COI_PUSH_JOB_PROTOCOL_WEBPUSH) == 0) {
-		coi_push_job_header_add(&headers, "Content-Encoding",
-					"aes128gcm");
-		coi_push_job_header_add(&headers, "Content-Type",
-					"application/octet-stream");
-		coi_push_job_header_add(&headers, "TTL",
-					dec2str(job->ttl_secs));
-		coi_push_job_header_add(&headers, "Urgency", job->urgency);
-		coi_push_job_header_add(&headers, "Authorization",
-					job->vapid_authorization);
-		if (job->validation) {
-			coi_push_job_header_add(&headers,
-						"WebPush-Validation", "");
-		}
-	}
+	i_assert(protocol != NULL);
+	if (protocol->add_headers != NULL)
+		protocol->add_headers(job, &headers);
 	array_append_zero(&headers);
 	return array_front(&headers);
 }

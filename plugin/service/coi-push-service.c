@@ -81,8 +81,8 @@ coi_push_setting_lookup(const char *key,
 }
 
 /* The service's settings are the plugin {} settings every mail process
-   sees, read by the same code (coi-settings.c); an invalid value stops
-   the service at start rather than sending with a guess. */
+   sees, read by the same code (coi-settings.c) with the same rule: an
+   invalid value is logged and that setting keeps its default. */
 static void
 coi_push_settings_read(struct coi_push_spool_settings *spool_set,
 		       struct coi_push_sender_config *sender_set)
@@ -107,8 +107,8 @@ coi_push_settings_read(struct coi_push_spool_settings *spool_set,
 							     set_parser)[0];
 	coi_settings_read(pool, coi_push_setting_lookup, user_set,
 			  &set, &errors);
-	if (errors != NULL)
-		i_fatal("%s", t_strarray_join(errors, "; "));
+	for (; errors != NULL && *errors != NULL; errors++)
+		i_error("%s", *errors);
 
 	i_zero(spool_set);
 	spool_set->dir = set->push_spool_dir;

@@ -345,3 +345,34 @@ def test_hostile_messages_are_delivered(server, imap_connect, user, push,
     assert total == 1
     push.wait_for_requests(sub, 2)
     assert_no_crash(server, offset)
+
+
+# -- settings ----------------------------------------------------------------
+
+def test_invalid_settings_are_logged_once_and_defaulted():
+    """The coi-push service and the mail processes read the same settings
+    with the same rule: an invalid value is logged, and that setting keeps
+    its default; the service keeps running and its other settings apply."""
+    srv = DevServer(extra_conf="plugin {\n  coi_push_timeout = soon\n"
+                               "  coi_push_spool_max_jobs = many\n}\n")
+    srv.start()
+    try:
+        offset = 0
+        users = [srv.new_user(), srv.new_user()]
+        # one LMTP transaction, so one process creates both users
+        replies = lmtp_send(srv, "alice@example.net", users,
+                            compose("Alice <alice@example.net>", users[0]))
+        assert all(reply[0] == 250 for reply in replies.values()), replies
+        log = srv.log_since(offset)
+        service = [line for line in log.splitlines()
+                   if "coi-push" in line and "Invalid coi_push_timeout" in line]
+        assert len(service) == 1, log
+        assert "Invalid coi_push_spool_max_jobs=many" in log, log
+        # the LMTP process logs each bad value once, not per user
+        lmtp = [line for line in log.splitlines()
+                if "lmtp" in line and "Invalid coi_push_timeout" in line]
+        assert len(lmtp) == 1, log
+        assert_no_crash(srv, offset)
+        coi_push_pid(srv)
+    finally:
+        srv.stop()
