@@ -3,6 +3,7 @@
 #include "lib.h"
 #include "array.h"
 #include "hash.h"
+#include "str.h"
 #include "coi-push-policy.h"
 #include "coi-settings.h"
 
@@ -214,6 +215,73 @@ void coi_settings_read(pool_t pool, coi_settings_lookup_t *lookup,
 	}
 }
 
+/* The last settings coi_settings_get() parsed, with the raw values they
+   came from. The pool is referenced by the cache and by every user that
+   got these settings. */
+static struct {
+	pool_t pool;
+	const void *raw;
+	size_t raw_size;
+	const struct coi_settings *set;
+} coi_settings_cache;
+
+/* Every raw value, "key=value" NUL-separated (data stack): what decides
+   whether the cached settings apply. */
+static string_t *
+coi_settings_raw(coi_settings_lookup_t *lookup, void *context)
+{
+	const struct setting_define *def;
+	const char *value;
+	string_t *raw = t_str_new(256);
+
+	for (def = coi_setting_defines; def->key != NULL; def++) {
+		value = lookup(def->key, context);
+		if (value == NULL || value[0] == '\0')
+			continue;
+		str_append(raw, def->key);
+		str_append_c(raw, '=');
+		str_append(raw, value);
+		str_append_c(raw, '\0');
+	}
+	return raw;
+}
+
+static void coi_settings_cache_clear(void)
+{
+	pool_unref(&coi_settings_cache.pool);
+	i_zero(&coi_settings_cache);
+}
+
+#undef coi_settings_get
+const struct coi_settings *
+coi_settings_get(coi_settings_lookup_t *lookup, void *context,
+		 struct event *event, pool_t *pool_r)
+{
+	const char *const *errors;
+	string_t *raw;
+	pool_t pool;
+
+	raw = coi_settings_raw(lookup, context);
+	if (coi_settings_cache.pool == NULL ||
+	    coi_settings_cache.raw_size != str_len(raw) ||
+	    memcmp(coi_settings_cache.raw, str_data(raw), str_len(raw)) != 0) {
+		pool = pool_alloconly_create("coi settings", 2048);
+		coi_settings_read(pool, lookup, context,
+				  &coi_settings_cache.set, &errors);
+		coi_settings_log_errors(event, errors);
+		if (coi_settings_cache.pool != NULL)
+			pool_unref(&coi_settings_cache.pool);
+		coi_settings_cache.pool = pool;
+		/* + 1: never a zero-size allocation */
+		coi_settings_cache.raw = p_memdup(pool, str_c(raw),
+						  str_len(raw) + 1);
+		coi_settings_cache.raw_size = str_len(raw);
+	}
+	pool_ref(coi_settings_cache.pool);
+	*pool_r = coi_settings_cache.pool;
+	return coi_settings_cache.set;
+}
+
 static pool_t coi_settings_logged_pool;
 static HASH_TABLE(char *, char *) coi_settings_logged;
 
@@ -244,6 +312,8 @@ void coi_settings_log_errors(struct event *event, const char *const *errors)
 
 void coi_settings_deinit(void)
 {
+	if (coi_settings_cache.pool != NULL)
+		coi_settings_cache_clear();
 	if (coi_settings_logged_pool == NULL)
 		return;
 	hash_table_destroy(&coi_settings_logged);

@@ -16,11 +16,18 @@ coi_user_setting_lookup(const char *key, struct mail_user *user)
 	return mail_user_plugin_getenv(user, key);
 }
 
+static void coi_user_deinit(struct mail_user *user)
+{
+	struct coi_user *cuser = COI_USER_CONTEXT(user);
+
+	cuser->module_ctx.super.deinit(user);
+	pool_unref(&cuser->set_pool);
+}
+
 void coi_user_created(struct mail_user *user)
 {
 	struct coi_user *cuser;
 	struct mail_user_vfuncs *v = user->vlast;
-	const char *const *errors;
 
 	/* The raw user of LMTP/LDA has no settings of its own. */
 	if (user->autocreated)
@@ -29,9 +36,9 @@ void coi_user_created(struct mail_user *user)
 	cuser = p_new(user->pool, struct coi_user, 1);
 	cuser->module_ctx.super = *v;
 	user->vlast = &cuser->module_ctx.super;
-	coi_settings_read(user->pool, coi_user_setting_lookup, user,
-			  &cuser->set, &errors);
-	coi_settings_log_errors(user->event, errors);
+	v->deinit = coi_user_deinit;
+	cuser->set = coi_settings_get(coi_user_setting_lookup, user,
+				      user->event, &cuser->set_pool);
 	MODULE_CONTEXT_SET(user, coi_user_module, cuser);
 }
 

@@ -21,6 +21,8 @@ struct coi_user {
 	union mail_user_module_context module_ctx;
 
 	const struct coi_settings *set;
+	/* holds set (shared with other users of the process) */
+	pool_t set_pool;
 
 	const char *mailbox_root;
 	const char *chats_vname;
