@@ -4,6 +4,7 @@
 #include "array.h"
 #include "hash.h"
 #include "str.h"
+#include "coi-config.h"
 #include "coi-push-policy.h"
 #include "coi-settings.h"
 
@@ -56,7 +57,7 @@ static const struct setting_define coi_setting_defines[] = {
 };
 
 static const struct coi_settings coi_default_settings = {
-	.mailbox_root = "COI",
+	.mailbox_root = COI_MAILBOX_ROOT_DEFAULT,
 
 	.blocked_action = "store:discard",
 	.blocked_mailbox = "Blocked",
@@ -225,22 +226,41 @@ static struct {
 	const struct coi_settings *set;
 } coi_settings_cache;
 
-/* Every raw value, "key=value" NUL-separated (data stack): what decides
-   whether the cached settings apply. */
-static string_t *
-coi_settings_raw(coi_settings_lookup_t *lookup, void *context)
-{
-	const struct setting_define *def;
-	const char *value;
-	string_t *raw = t_str_new(256);
+/* The plugin {} settings and userdb fields of a mail user:
+   key, value, key, value, ... as in mail_user_settings.plugin_envs. */
+struct coi_settings_envs {
+	const char *const *envs;
+	unsigned int count;
+};
 
-	for (def = coi_setting_defines; def->key != NULL; def++) {
-		value = lookup(def->key, context);
-		if (value == NULL || value[0] == '\0')
+/* A setting as mail_user_plugin_getenv() finds it: the first pair with
+   the key. */
+static const char *coi_settings_env_lookup(const char *key, void *context)
+{
+	const struct coi_settings_envs *envs = context;
+	unsigned int i;
+
+	for (i = 0; i + 1 < envs->count; i += 2) {
+		if (strcmp(envs->envs[i], key) == 0)
+			return envs->envs[i + 1];
+	}
+	return NULL;
+}
+
+/* Every COI setting of envs, "key=value" NUL-separated (data stack), in
+   one pass over them: what decides whether the cached settings apply. */
+static string_t *coi_settings_raw(const struct coi_settings_envs *envs)
+{
+	string_t *raw = t_str_new(256);
+	unsigned int i;
+
+	for (i = 0; i + 1 < envs->count; i += 2) {
+		if (!str_begins(envs->envs[i], "coi_") ||
+		    envs->envs[i + 1][0] == '\0')
 			continue;
-		str_append(raw, def->key);
+		str_append(raw, envs->envs[i]);
 		str_append_c(raw, '=');
-		str_append(raw, value);
+		str_append(raw, envs->envs[i + 1]);
 		str_append_c(raw, '\0');
 	}
 	return raw;
@@ -252,21 +272,25 @@ static void coi_settings_cache_clear(void)
 	i_zero(&coi_settings_cache);
 }
 
-#undef coi_settings_get
 const struct coi_settings *
-coi_settings_get(coi_settings_lookup_t *lookup, void *context,
+coi_settings_get(const char *const *plugin_envs, unsigned int count,
 		 struct event *event, pool_t *pool_r)
 {
+	struct coi_settings_envs envs = {
+		.envs = plugin_envs,
+		.count = count,
+	};
 	const char *const *errors;
 	string_t *raw;
 	pool_t pool;
 
-	raw = coi_settings_raw(lookup, context);
+	raw = coi_settings_raw(&envs);
 	if (coi_settings_cache.pool == NULL ||
 	    coi_settings_cache.raw_size != str_len(raw) ||
 	    memcmp(coi_settings_cache.raw, str_data(raw), str_len(raw)) != 0) {
 		pool = pool_alloconly_create("coi settings", 2048);
-		coi_settings_read(pool, lookup, context,
+		/* the function itself: its macro is undefined above */
+		coi_settings_read(pool, coi_settings_env_lookup, &envs,
 				  &coi_settings_cache.set, &errors);
 		coi_settings_log_errors(event, errors);
 		if (coi_settings_cache.pool != NULL)

@@ -81,20 +81,17 @@ void coi_settings_read(pool_t pool, coi_settings_lookup_t *lookup,
 			const char *(*)(const char *, typeof(context)))), \
 		set_r, errors_r)
 
-/* The settings of a mail user: coi_settings_read() for the user's raw
-   values, but one parsed copy per process while the raw values stay the
-   same (every LMTP delivery creates its user; most users share the
-   plugin {} values). *pool_r holds the result: the caller keeps a
-   reference and unrefs it when done with the settings. Errors are logged
-   (once per process) to event. */
+/* The settings of a mail user from its plugin {} settings and userdb
+   fields (plugin_envs: count strings, key, value, key, value, ... as in
+   mail_user_settings): what
+   coi_settings_read() gives, but one parsed copy per process while the
+   COI values stay the same (every LMTP delivery creates its user; most
+   users share the plugin {} values). *pool_r holds the result: the caller
+   keeps a reference and unrefs it when done with the settings. Errors are
+   logged (once per process) to event. */
 const struct coi_settings *
-coi_settings_get(coi_settings_lookup_t *lookup, void *context,
+coi_settings_get(const char *const *plugin_envs, unsigned int count,
 		 struct event *event, pool_t *pool_r);
-#define coi_settings_get(lookup, context, event, pool_r) \
-	coi_settings_get((coi_settings_lookup_t *)lookup, \
-		(void *)((const char *)(context) + CALLBACK_TYPECHECK(lookup, \
-			const char *(*)(const char *, typeof(context)))), \
-		event, pool_r)
 
 /* Logs each error of coi_settings_read() once per process: settings are
    the same for every user of a process unless a userdb overrides them,

@@ -1,6 +1,7 @@
 /* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
 
 #include "lib.h"
+#include "array.h"
 #include "mail-user.h"
 #include "mail-namespace.h"
 #include "mail-storage-private.h"
@@ -9,12 +10,6 @@
 
 struct coi_user_module coi_user_module =
 	MODULE_CONTEXT_INIT(&mail_user_module_register);
-
-static const char *
-coi_user_setting_lookup(const char *key, struct mail_user *user)
-{
-	return mail_user_plugin_getenv(user, key);
-}
 
 static void coi_user_deinit(struct mail_user *user)
 {
@@ -28,6 +23,8 @@ void coi_user_created(struct mail_user *user)
 {
 	struct coi_user *cuser;
 	struct mail_user_vfuncs *v = user->vlast;
+	const char *const *envs = NULL;
+	unsigned int count = 0;
 
 	/* The raw user of LMTP/LDA has no settings of its own. */
 	if (user->autocreated)
@@ -37,8 +34,10 @@ void coi_user_created(struct mail_user *user)
 	cuser->module_ctx.super = *v;
 	user->vlast = &cuser->module_ctx.super;
 	v->deinit = coi_user_deinit;
-	cuser->set = coi_settings_get(coi_user_setting_lookup, user,
-				      user->event, &cuser->set_pool);
+	if (array_is_created(&user->set->plugin_envs))
+		envs = array_get(&user->set->plugin_envs, &count);
+	cuser->set = coi_settings_get(envs, count, user->event,
+				      &cuser->set_pool);
 	MODULE_CONTEXT_SET(user, coi_user_module, cuser);
 }
 
