@@ -1,6 +1,7 @@
 /* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
 
 #include "lib.h"
+#include "coi-compat.h"
 #include "str.h"
 #include "istream.h"
 #include "mail-storage-private.h"
@@ -240,6 +241,15 @@ coi_config_read_attributes(struct mail_user *user,
 	return 0;
 }
 
+#if COI_DOVECOT_24
+const char *coi_user_attribute_dict_path(struct mail_user *user ATTR_UNUSED)
+{
+	/* The dict is a named filter (mail_attribute { dict file { path } })
+	   whose settings struct Dovecot does not install for plugins: no
+	   cache, every lookup reads the dict. */
+	return NULL;
+}
+#else
 const char *coi_user_attribute_dict_path(struct mail_user *user)
 {
 	struct mail_namespace *ns = mail_namespace_find_inbox(user->namespaces);
@@ -251,6 +261,7 @@ const char *coi_user_attribute_dict_path(struct mail_user *user)
 	return coi_config_cache_dict_path(storage->set->mail_attribute_dict,
 					  home);
 }
+#endif
 
 int coi_config_read(struct mail_user *user, struct coi_config *config_r,
 		    const char **error_r)

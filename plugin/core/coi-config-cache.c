@@ -1,6 +1,7 @@
 /* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
 
 #include "lib.h"
+#include "coi-compat.h"
 #include "fd-util.h"
 #include "home-expand.h"
 #include "coi-config-cache.h"
@@ -42,14 +43,14 @@ const char *coi_config_cache_dict_path(const char *dict_uri,
 {
 	const char *path, *p;
 
-	if (!str_begins(dict_uri, "file:"))
+	if (!str_begins_with(dict_uri, "file:"))
 		return NULL;
 	path = dict_uri + 5;
 	/* optional parameters follow after ':' (e.g. ":lock=fcntl") */
 	p = strchr(path, ':');
 	if (p != NULL)
 		path = t_strdup_until(path, p);
-	if (str_begins(path, "~/")) {
+	if (str_begins_with(path, "~/")) {
 		if (home == NULL || home[0] != '/')
 			return NULL;
 		path = home_expand_tilde(path, home);

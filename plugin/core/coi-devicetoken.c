@@ -1,6 +1,7 @@
 /* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
 
 #include "lib.h"
+#include "coi-compat.h"
 #include "array.h"
 #include "str.h"
 #include "hex-binary.h"
@@ -241,7 +242,7 @@ int coi_devicetoken_remove(struct mail_user *user, const char *id_prefix,
 		if (ret == 0) {
 			array_foreach(&all, dt) {
 				if (id_prefix == NULL ||
-				    str_begins(dt->id, id_prefix))
+				    str_begins_with(dt->id, id_prefix))
 					array_push_back(&ids, &dt->id);
 			}
 			ret = coi_devicetoken_delete_ids(box, &ids);

@@ -48,7 +48,9 @@ void coi_plugin_deinit(void)
 	coi_attributes_unregister();
 	coi_config_cache_clear();
 	coi_blocklist_cache_clear();
+#if !COI_DOVECOT_24
 	coi_settings_deinit();
+#endif
 	mail_storage_hooks_remove(&coi_webpush_mail_storage_hooks);
 	mail_storage_hooks_remove(&coi_seen_mail_storage_hooks);
 	mail_storage_hooks_remove(&coi_mail_storage_hooks);

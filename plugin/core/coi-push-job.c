@@ -1,6 +1,7 @@
 /* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
 
 #include "lib.h"
+#include "coi-compat.h"
 #include "array.h"
 #include "str.h"
 #include "str-sanitize.h"
@@ -184,7 +185,7 @@ coi_push_job_validate_webpush(const struct coi_push_job *job,
 		*error_r = "invalid p256dh or auth";
 		return -1;
 	}
-	if (!str_begins(job->vapid_authorization, "vapid ") ||
+	if (!str_begins_with(job->vapid_authorization, "vapid ") ||
 	    !coi_push_job_chars_are(job->vapid_authorization,
 				    COI_PUSH_JOB_VAPID_MAX_LEN, "-_.=, ")) {
 		*error_r = "invalid vapid";
@@ -314,7 +315,7 @@ coi_push_job_parse_body(pool_t pool, const char *value,
 	if (len > MAX_BASE64_ENCODED_SIZE(COI_PUSH_JOB_BODY_MAX))
 		return -1;
 	buf = buffer_create_dynamic(pool, MAX_BASE64_DECODED_SIZE(len) + 1);
-	if (base64_decode(value, len, NULL, buf) < 0)
+	if (coi_base64_decode(value, len, buf) < 0)
 		return -1;
 	/* never NULL, also for an empty body */
 	*data_r = buf->data == NULL ? (const unsigned char *)"" : buf->data;

@@ -8,6 +8,7 @@
    created (coi-user.c), per process in the coi-push service. The rest of
    the code reads the parsed struct, never a setting by name. */
 
+#include "coi-compat.h"
 #include "settings-parser.h"
 
 struct coi_push_policy;
@@ -18,6 +19,10 @@ enum coi_blocked_action {
 };
 
 struct coi_settings {
+	/* what the settings are allocated from (Dovecot 2.4's
+	   settings_free() unrefs it) */
+	pool_t pool;
+
 	/* folders */
 	const char *mailbox_root;
 
@@ -65,6 +70,19 @@ struct coi_settings {
 
 extern const struct setting_parser_info coi_setting_parser_info;
 
+/* Parses the values of set that need more than the parser's type check
+   into its parsed_* fields; an invalid one is added to errors and that
+   setting gets its default. (The check function of
+   coi_setting_parser_info does the same, strictly.) */
+void coi_settings_parse_derived(struct coi_settings *set, pool_t pool,
+				ARRAY_TYPE(const_string) *errors);
+
+#if !COI_DOVECOT_24
+/* Dovecot 2.3 (coi-settings-23.c): Dovecot does not know the COI
+   settings, so they are read here from plugin {} and userdb fields. On
+   2.4 Dovecot's settings_get() reads them with the declarations above,
+   which coi-settings-module.c installs into its config process. */
+
 /* Looks up a setting's raw value: NULL or "" if it is not set. */
 typedef const char *coi_settings_lookup_t(const char *key, void *context);
 
@@ -83,15 +101,14 @@ void coi_settings_read(pool_t pool, coi_settings_lookup_t *lookup,
 
 /* The settings of a mail user from its plugin {} settings and userdb
    fields (plugin_envs: count strings, key, value, key, value, ... as in
-   mail_user_settings): what
-   coi_settings_read() gives, but one parsed copy per process while the
-   COI values stay the same (every LMTP delivery creates its user; most
-   users share the plugin {} values). *pool_r holds the result: the caller
-   keeps a reference and unrefs it when done with the settings. Errors are
-   logged (once per process) to event. */
+   mail_user_settings): what coi_settings_read() gives, but one parsed
+   copy per process while the COI values stay the same (every LMTP
+   delivery creates its user; most users share the plugin {} values). The
+   caller keeps a reference to the settings' pool and unrefs it when done
+   with them. Errors are logged (once per process) to event. */
 const struct coi_settings *
 coi_settings_get(const char *const *plugin_envs, unsigned int count,
-		 struct event *event, pool_t *pool_r);
+		 struct event *event);
 
 /* Logs each error of coi_settings_read() once per process: settings are
    the same for every user of a process unless a userdb overrides them,
@@ -99,5 +116,6 @@ coi_settings_get(const char *const *plugin_envs, unsigned int count,
 void coi_settings_log_errors(struct event *event,
 			     const char *const *errors);
 void coi_settings_deinit(void);
+#endif
 
 #endif

@@ -47,34 +47,26 @@ coi_mailbox_is_chats_ancestor(struct coi_user *cuser, struct mailbox *box)
 			mail_namespace_get_sep(cuser->root_ns);
 }
 
-static bool coi_special_use_has_trash(const char *special_use)
-{
-	const char *const *uses;
-
-	if (special_use == NULL)
-		return FALSE;
-	for (uses = t_strsplit_spaces(special_use, " "); *uses != NULL; uses++) {
-		if (strcasecmp(*uses, COI_TRASH_SPECIAL_USE) == 0)
-			return TRUE;
-	}
-	return FALSE;
-}
-
 /* TRUE if dest lies somewhere below the \Trash special-use folder, or
    below a folder named Trash (the default trash folder of most clients). */
 static bool coi_mailbox_is_in_trash(struct mailbox *dest)
 {
 	struct mail_namespace *ns = dest->list->ns;
-	const struct mailbox_settings *set;
+	struct mailbox *parent;
 	const char *vname = dest->vname, *p;
 	char sep = mail_namespace_get_sep(ns);
+	bool trash;
 
 	while ((p = strrchr(vname, sep)) != NULL) {
 		vname = t_strdup_until(vname, p);
 		if (strcasecmp(vname, COI_TRASH_DEFAULT_NAME) == 0)
 			return TRUE;
-		set = mailbox_settings_find(ns, vname);
-		if (set != NULL && coi_special_use_has_trash(set->special_use))
+		/* allocated only for its settings (special_use), never
+		   opened */
+		parent = mailbox_alloc(ns->list, vname, 0);
+		trash = mailbox_has_special_use(parent, COI_TRASH_SPECIAL_USE);
+		mailbox_free(&parent);
+		if (trash)
 			return TRUE;
 	}
 	return FALSE;

@@ -1,10 +1,14 @@
 /* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
 
 #include "lib.h"
+#include "coi-compat.h"
 #include "array.h"
 #include "mail-user.h"
 #include "mail-namespace.h"
 #include "mail-storage-private.h"
+#if COI_DOVECOT_24
+#  include "settings.h"
+#endif
 #include "coi-config.h"
 #include "coi-user.h"
 
@@ -16,28 +20,59 @@ static void coi_user_deinit(struct mail_user *user)
 	struct coi_user *cuser = COI_USER_CONTEXT(user);
 
 	cuser->module_ctx.super.deinit(user);
-	pool_unref(&cuser->set_pool);
+	settings_free(cuser->set);
 }
+
+#if COI_DOVECOT_24
+static int
+coi_user_settings_get(struct mail_user *user,
+		      const struct coi_settings **set_r, const char **error_r)
+{
+	/* Dovecot checked the configuration when it started; userdb
+	   fields can still make a value invalid */
+	return settings_get(user->event, &coi_setting_parser_info, 0,
+			    set_r, error_r);
+}
+#else
+static int
+coi_user_settings_get(struct mail_user *user,
+		      const struct coi_settings **set_r,
+		      const char **error_r ATTR_UNUSED)
+{
+	const char *const *envs = NULL;
+	unsigned int count = 0;
+
+	/* invalid values are logged there and keep their defaults */
+	if (array_is_created(&user->set->plugin_envs))
+		envs = array_get(&user->set->plugin_envs, &count);
+	*set_r = coi_settings_get(envs, count, user->event);
+	return 0;
+}
+#endif
 
 void coi_user_created(struct mail_user *user)
 {
 	struct coi_user *cuser;
 	struct mail_user_vfuncs *v = user->vlast;
-	const char *const *envs = NULL;
-	unsigned int count = 0;
+	const struct coi_settings *set;
+	const char *error;
 
 	/* The raw user of LMTP/LDA has no settings of its own. */
 	if (user->autocreated)
 		return;
+	if (coi_user_settings_get(user, &set, &error) < 0) {
+		/* the user gets plain Dovecot: deliveries are stored as
+		   without the plugin */
+		e_error(user->event, "coi: %s - COI is off for this user",
+			error);
+		return;
+	}
 
 	cuser = p_new(user->pool, struct coi_user, 1);
 	cuser->module_ctx.super = *v;
 	user->vlast = &cuser->module_ctx.super;
 	v->deinit = coi_user_deinit;
-	if (array_is_created(&user->set->plugin_envs))
-		envs = array_get(&user->set->plugin_envs, &count);
-	cuser->set = coi_settings_get(envs, count, user->event,
-				      &cuser->set_pool);
+	cuser->set = set;
 	MODULE_CONTEXT_SET(user, coi_user_module, cuser);
 }
 

@@ -20,9 +20,9 @@ struct mailbox;
 struct coi_user {
 	union mail_user_module_context module_ctx;
 
+	/* released with settings_free() (its pool may be shared with other
+	   users of the process) */
 	const struct coi_settings *set;
-	/* holds set (shared with other users of the process) */
-	pool_t set_pool;
 
 	const char *mailbox_root;
 	const char *chats_vname;

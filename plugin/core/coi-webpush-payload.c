@@ -1,13 +1,14 @@
 /* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
 
 #include "lib.h"
+#include "coi-compat.h"
 #include "array.h"
 #include "buffer.h"
 #include "str.h"
 #include "strfuncs.h"
 #include "unichar.h"
 #include "istream.h"
-#include "json-parser.h"
+#include COI_JSON_ESCAPE_H
 #include "iso8601-date.h"
 #include "rfc822-parser.h"
 #include "message-address.h"
@@ -21,6 +22,12 @@
 
 /* RFC 3339 needs a four-digit year: 0000-01-01T00:00:00Z and
    9999-12-31T23:59:59Z, with a day of margin for the zone offset */
+/* Debian's Dovecot limits RFC 2231 parameters (a security patch); upstream
+   Dovecot has no such limit, so apply Debian's */
+#ifndef RFC2231_MAX_PARAMS
+#  define RFC2231_MAX_PARAMS 128
+#endif
+
 #define COI_WEBPUSH_DATE_MIN (-62167219200LL + 24*60*60)
 #define COI_WEBPUSH_DATE_MAX (253402300799LL - 24*60*60)
 #define COI_WEBPUSH_TZ_MAX_MINUTES (24*60)

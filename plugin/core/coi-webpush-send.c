@@ -5,11 +5,12 @@
    (validation pushes and message pushes of deliveries). */
 
 #include "lib.h"
+#include "coi-compat.h"
 #include "array.h"
 #include "str.h"
 #include "hostpid.h"
 #include "ioloop.h"
-#include "json-parser.h"
+#include COI_JSON_ESCAPE_H
 #include "mail-storage.h"
 #include "coi-user.h"
 #include "coi-attribute.h"

@@ -1,13 +1,15 @@
 /* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
 
 #include "lib.h"
+#include "coi-compat.h"
 #include "array.h"
 #include "buffer.h"
 #include "str.h"
 #include "base64.h"
 #include "unichar.h"
 #include "istream.h"
-#include "json-parser.h"
+#include COI_JSON_ESCAPE_H
+#include "coi-json-reader.h"
 #include "http-url.h"
 #include "iso8601-date.h"
 #include "time-util.h"
@@ -78,7 +80,7 @@ static const char *const coi_webpush_object_names[] = {
 
 struct coi_webpush_parser {
 	pool_t pool;
-	struct json_parser *json;
+	struct coi_json_reader *json;
 	struct coi_webpush_subscription *sub;
 	bool stored;
 
@@ -297,12 +299,12 @@ coi_webpush_parse_string(struct coi_webpush_parser *parser,
 			 const char *(*check)(const char *value),
 			 const char **value_r)
 {
-	enum json_type type;
+	enum coi_json_token type;
 	const char *value, *problem;
 
-	if (json_parse_next(parser->json, &type, &value) <= 0)
+	if (coi_json_reader_next(parser->json, &type, &value) <= 0)
 		return coi_webpush_json_failed(parser);
-	if (type != JSON_TYPE_STRING)
+	if (type != COI_JSON_STRING)
 		return coi_webpush_field_error(parser, field, "must be a string");
 	if ((problem = check(value)) != NULL)
 		return coi_webpush_field_error(parser, field, problem);
@@ -315,15 +317,15 @@ coi_webpush_parse_field(struct coi_webpush_parser *parser,
 			enum coi_webpush_field field)
 {
 	struct coi_webpush_subscription *sub = parser->sub;
-	enum json_type type;
+	enum coi_json_token type;
 	const char *value;
 	int tz_offset;
 
 	switch (field) {
 	case COI_WEBPUSH_FIELD_CREATED:
-		if (json_parse_next(parser->json, &type, &value) <= 0)
+		if (coi_json_reader_next(parser->json, &type, &value) <= 0)
 			return coi_webpush_json_failed(parser);
-		if (type != JSON_TYPE_STRING) {
+		if (type != COI_JSON_STRING) {
 			return coi_webpush_field_error(parser, field,
 						       "must be a string");
 		}
@@ -339,13 +341,13 @@ coi_webpush_parse_field(struct coi_webpush_parser *parser,
 		}
 		return 0;
 	case COI_WEBPUSH_FIELD_VALIDATED:
-		if (json_parse_next(parser->json, &type, &value) <= 0)
+		if (coi_json_reader_next(parser->json, &type, &value) <= 0)
 			return coi_webpush_json_failed(parser);
-		if (type != JSON_TYPE_TRUE && type != JSON_TYPE_FALSE) {
+		if (type != COI_JSON_TRUE && type != COI_JSON_FALSE) {
 			return coi_webpush_field_error(parser, field,
 						       "must be true or false");
 		}
-		sub->validated = type == JSON_TYPE_TRUE;
+		sub->validated = type == COI_JSON_TRUE;
 		return 0;
 	case COI_WEBPUSH_FIELD_CLIENT:
 		return coi_webpush_parse_string(parser, field,
@@ -356,9 +358,9 @@ coi_webpush_parse_field(struct coi_webpush_parser *parser,
 						coi_webpush_name_check,
 						&sub->device);
 	case COI_WEBPUSH_FIELD_MSGTYPE:
-		if (json_parse_next(parser->json, &type, &value) <= 0)
+		if (coi_json_reader_next(parser->json, &type, &value) <= 0)
 			return coi_webpush_json_failed(parser);
-		if (type != JSON_TYPE_STRING) {
+		if (type != COI_JSON_STRING) {
 			return coi_webpush_field_error(parser, field,
 						       "must be a string");
 		}
@@ -381,9 +383,9 @@ coi_webpush_parse_field(struct coi_webpush_parser *parser,
 						&sub->auth);
 	case COI_WEBPUSH_FIELD_RESOURCE:
 	case COI_WEBPUSH_FIELD_KEYS:
-		if (json_parse_next(parser->json, &type, &value) <= 0)
+		if (coi_json_reader_next(parser->json, &type, &value) <= 0)
 			return coi_webpush_json_failed(parser);
-		if (type != JSON_TYPE_OBJECT) {
+		if (type != COI_JSON_OBJECT) {
 			return coi_webpush_field_error(parser, field,
 						       "must be an object");
 		}
@@ -455,16 +457,16 @@ coi_webpush_parse_object(struct coi_webpush_parser *parser,
 {
 	ARRAY_TYPE(const_string) unknown_keys;
 	enum coi_webpush_field field;
-	enum json_type type;
+	enum coi_json_token type;
 	const char *key;
 
 	t_array_init(&unknown_keys, 8);
 	for (;;) {
-		if (json_parse_next(parser->json, &type, &key) <= 0)
+		if (coi_json_reader_next(parser->json, &type, &key) <= 0)
 			return coi_webpush_json_failed(parser);
-		if (type == JSON_TYPE_OBJECT_END)
+		if (type == COI_JSON_OBJECT_END)
 			break;
-		i_assert(type == JSON_TYPE_OBJECT_KEY);
+		i_assert(type == COI_JSON_KEY);
 
 		if (!coi_webpush_field_lookup(parser, object, key, &field)) {
 			if (coi_webpush_key_is_duplicate(&unknown_keys,
@@ -475,7 +477,7 @@ coi_webpush_parse_object(struct coi_webpush_parser *parser,
 					NULL);
 				return -1;
 			}
-			json_parse_skip_next(parser->json);
+			coi_json_reader_skip(parser->json);
 			continue;
 		}
 		if (parser->seen[field]) {
@@ -502,7 +504,7 @@ coi_webpush_subscription_parse(pool_t pool, const void *data, size_t size,
 	const unsigned char *p = data, *end = p + size;
 	struct coi_webpush_parser parser;
 	struct istream *input;
-	enum json_type type;
+	enum coi_json_token type;
 	const char *value, *json_error;
 	int ret;
 
@@ -529,30 +531,25 @@ coi_webpush_subscription_parse(pool_t pool, const void *data, size_t size,
 	parser.sub = sub_r;
 	parser.stored = stored;
 
-	/* Without JSON_PARSER_NO_ROOT_OBJECT the parser does not return the
-	   root's '}', and at the end of the input json_parser_deinit() does
-	   not notice every truncation (e.g. within a skipped value). With
-	   it, a complete object ends with JSON_TYPE_OBJECT_END, and only
-	   whitespace may follow. */
 	input = i_stream_create_from_data(data, size);
-	parser.json = json_parser_init_flags(input, JSON_PARSER_NO_ROOT_OBJECT);
-	if (json_parse_next(parser.json, &type, &value) <= 0)
+	parser.json = coi_json_reader_init(input);
+	if (coi_json_reader_next(parser.json, &type, &value) <= 0)
 		ret = coi_webpush_json_failed(&parser);
 	else {
 		/* checked above */
-		i_assert(type == JSON_TYPE_OBJECT);
+		i_assert(type == COI_JSON_OBJECT);
 		ret = coi_webpush_parse_object(&parser,
 					       COI_WEBPUSH_OBJECT_ROOT);
 	}
-	if (ret == 0 && json_parse_next(parser.json, &type, &value) > 0) {
+	if (ret == 0 && coi_json_reader_next(parser.json, &type, &value) > 0) {
 		/* a second value after the object */
 		ret = coi_webpush_json_failed(&parser);
 		parser.json_error = "Unexpected data at the end";
 	}
-	/* The parser may have failed even where json_parse_next() returned
-	   a token (e.g. for "\u0000" in a string it can return a number),
-	   so its error wins over any found here. */
-	if (json_parser_deinit(&parser.json, &json_error) < 0) {
+	/* The parser may have failed even where it returned a token (e.g.
+	   for "\u0000" in a string Dovecot 2.3's can return a number), so
+	   its error wins over any found here. */
+	if (coi_json_reader_deinit(&parser.json, &json_error) < 0) {
 		ret = coi_webpush_json_failed(&parser);
 		parser.json_error = json_error;
 	}

@@ -4,10 +4,12 @@
    origin of a push endpoint it is made for. */
 
 #include "lib.h"
+#include "coi-compat.h"
 #include "str.h"
 #include "base64.h"
 #include "str-sanitize.h"
-#include "json-parser.h"
+#include "unichar.h"
+#include COI_JSON_ESCAPE_H
 #include "http-url.h"
 #include "coi-webpush-crypto.h"
 #include "coi-webpush-crypto-private.h"

@@ -4,6 +4,7 @@
    client's subscriptions (webpush-spec.md), validated on SETMETADATA. */
 
 #include "lib.h"
+#include "coi-compat.h"
 #include "array.h"
 #include "ioloop.h"
 #include "mail-storage-private.h"
@@ -64,7 +65,7 @@ coi_webpush_attribute_vapid_get(struct mailbox *box,
 /* The part of key after ".../subscriptions/". */
 static const char *coi_webpush_attribute_suffix(const char *key)
 {
-	if (!str_begins(key, COI_WEBPUSH_SUBSCRIPTIONS_KEY))
+	if (!str_begins_with(key, COI_WEBPUSH_SUBSCRIPTIONS_KEY))
 		return NULL;
 	return key + strlen(COI_WEBPUSH_SUBSCRIPTIONS_KEY);
 }

@@ -135,26 +135,26 @@ static void test_coi_settings_get_cache(void)
 		"coi_blocked_action", "discard"
 	};
 	const struct coi_settings *set1, *set2, *set3, *set4;
-	pool_t pool1, pool2, pool3, pool4;
 	struct event *event = event_create(NULL);
 
 	test_begin("coi settings one parsed copy per process");
-	set1 = coi_settings_get(none_envs, 0, event, &pool1);
-	set2 = coi_settings_get(none_envs, 0, event, &pool2);
-	test_assert(set1 == set2 && pool1 == pool2);
+	set1 = coi_settings_get(none_envs, 0, event);
+	set2 = coi_settings_get(none_envs, 0, event);
+	test_assert(set1 == set2 && set1->pool == set2->pool);
 	/* other values: parsed again, and the first copy stays valid for
 	   the users that have it */
-	set3 = coi_settings_get(discard_envs, 2, event, &pool3);
+	set3 = coi_settings_get(discard_envs, 2, event);
 	test_assert(set3 != set1);
 	test_assert(set3->parsed_blocked_action == COI_BLOCKED_ACTION_DISCARD);
 	test_assert(set1->parsed_blocked_action == COI_BLOCKED_ACTION_STORE);
-	pool_unref(&pool1);
-	pool_unref(&pool2);
+	settings_free(set1);
+	test_assert_strcmp(set2->blocked_mailbox, "Blocked");
+	settings_free(set2);
 	test_assert_strcmp(set3->blocked_mailbox, "Blocked");
-	set4 = coi_settings_get(discard_envs, 2, event, &pool4);
+	set4 = coi_settings_get(discard_envs, 2, event);
 	test_assert(set4 == set3);
-	pool_unref(&pool3);
-	pool_unref(&pool4);
+	settings_free(set3);
+	settings_free(set4);
 	coi_settings_deinit();
 	event_unref(&event);
 	test_end();

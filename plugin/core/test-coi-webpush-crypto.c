@@ -1,6 +1,7 @@
 /* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
 
 #include "lib.h"
+#include "coi-compat.h"
 #include "buffer.h"
 #include "str.h"
 #include "base64.h"
@@ -359,7 +360,7 @@ static void test_webpush_vapid(void)
 	test_assert(stat(path, &st) == 0 && (st.st_mode & 07777) == 0600);
 	/* no temporary file left behind */
 	test_assert(test_dir_count_files() == 1);
-	test_assert(str_begins(coi_webpush_vapid_key_get_public_pem(key),
+	test_assert(str_begins_with(coi_webpush_vapid_key_get_public_pem(key),
 			       "-----BEGIN PUBLIC KEY-----\n"));
 	test_assert(test_has_suffix(coi_webpush_vapid_key_get_public_pem(key),
 				  "\n-----END PUBLIC KEY-----"));
@@ -394,7 +395,7 @@ static void test_webpush_vapid(void)
 	test_assert(coi_webpush_vapid_authorization(key,
 		"https://push.example.net", 1453523768,
 		"mailto:push@example.com", &value, &error) == 0);
-	test_assert(str_begins(value, "vapid t="));
+	test_assert(str_begins_with(value, "vapid t="));
 	t = t_strcut(value + 8, ',');
 	k = strstr(value, ", k=");
 	test_assert(k != NULL);
@@ -798,7 +799,7 @@ static void test_webpush_validation_token(void)
 	test_begin("webpush validation token");
 	token = coi_webpush_validation_token(secret, sizeof(secret), "user",
 					     id, created);
-	test_assert(str_begins(token, "1700000000."));
+	test_assert(str_begins_with(token, "1700000000."));
 	test_assert(strlen(token) == 11 + 43);
 	/* deterministic */
 	test_assert_strcmp(token, coi_webpush_validation_token(secret,

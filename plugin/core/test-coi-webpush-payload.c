@@ -4,7 +4,7 @@
 #include "str.h"
 #include "unichar.h"
 #include "istream.h"
-#include "json-parser.h"
+#include "coi-json-reader.h"
 #include "test-common.h"
 #include "coi-webpush-payload.h"
 
@@ -92,28 +92,25 @@ static bool
 test_json_parse(const char *json, const char *key, const char **value_r)
 {
 	struct istream *input;
-	struct json_parser *parser;
-	enum json_type type;
+	struct coi_json_reader *reader;
+	enum coi_json_token token;
 	const char *value, *error, *found = NULL;
 	bool want = FALSE, ok = TRUE;
-	int ret;
 
 	if (!uni_utf8_str_is_valid(json) || !test_json_strict(json))
 		ok = FALSE;
 
 	input = i_stream_create_from_data(json, strlen(json));
-	parser = json_parser_init(input);
-	while ((ret = json_parse_next(parser, &type, &value)) > 0) {
-		if (type == JSON_TYPE_OBJECT_KEY)
+	reader = coi_json_reader_init(input);
+	while (coi_json_reader_next(reader, &token, &value) > 0) {
+		if (token == COI_JSON_KEY)
 			want = key != NULL && strcmp(value, key) == 0;
 		else if (want) {
 			found = t_strdup(value);
 			want = FALSE;
 		}
 	}
-	if (ret == 0)
-		ok = FALSE;
-	if (json_parser_deinit(&parser, &error) < 0)
+	if (coi_json_reader_deinit(&reader, &error) < 0)
 		ok = FALSE;
 	i_stream_unref(&input);
 	if (value_r != NULL)

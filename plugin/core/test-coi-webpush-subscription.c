@@ -1,6 +1,7 @@
 /* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
 
 #include "lib.h"
+#include "coi-compat.h"
 #include "buffer.h"
 #include "str.h"
 #include "test-common.h"
@@ -114,6 +115,33 @@ test_subscriptions_equal(const struct coi_webpush_subscription *a,
 		a->validated == b->validated;
 }
 
+#define TEST_NOT_JSON "Invalid subscription: not valid JSON ("
+
+static bool test_ends_with(const char *str, const char *suffix)
+{
+	size_t len = strlen(str), suffix_len = strlen(suffix);
+
+	return len >= suffix_len &&
+		strcmp(str + len - suffix_len, suffix) == 0;
+}
+
+/* Dovecot 2.4's JSON parser words its errors differently, and rejects
+   what RFC 8259 forbids in strings (raw control characters, invalid
+   UTF-8) itself, where 2.3's let our field checks do it: on 2.4 such
+   input must be refused as invalid JSON, with whatever reason. */
+static const char *
+test_expected_error(const char *error, const char *expected)
+{
+	if (!COI_DOVECOT_24 || error == NULL ||
+	    !str_begins_with(error, TEST_NOT_JSON))
+		return expected;
+	if (str_begins_with(expected, TEST_NOT_JSON) ||
+	    test_ends_with(expected, " must not contain control characters") ||
+	    test_ends_with(expected, " is not valid UTF-8"))
+		return error;
+	return expected;
+}
+
 /* Parses a request that must fail with exactly this error. */
 static void
 test_request_error(const char *json, const char *expected, unsigned int idx)
@@ -123,7 +151,7 @@ test_request_error(const char *json, const char *expected, unsigned int idx)
 
 	test_assert_idx(coi_webpush_subscription_parse_request(
 		pool_datastack_create(), json, &sub, &error) < 0, idx);
-	test_assert_strcmp_idx(error, expected, idx);
+	test_assert_strcmp_idx(error, test_expected_error(error, expected), idx);
 	/* nothing is left behind on failure */
 	test_assert_idx(sub.client == NULL && sub.endpoint == NULL, idx);
 }
@@ -971,7 +999,7 @@ static void test_coi_webpush_subscription_truncated(void)
 		test_assert_idx(coi_webpush_subscription_parse_request_data(
 			pool_datastack_create(), json, i, &sub, &error) < 0, i);
 		test_assert_idx(error != NULL &&
-				str_begins(error, ERR), i);
+				str_begins_with(error, ERR), i);
 	} T_END;
 	test_end();
 }

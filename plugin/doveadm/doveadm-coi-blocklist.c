@@ -64,9 +64,7 @@ static int cmd_blocklist_list_run(struct doveadm_mail_cmd_context *ctx,
 	return ret;
 }
 
-static void cmd_blocklist_list_init(struct doveadm_mail_cmd_context *ctx
-				    ATTR_UNUSED,
-				    const char *const args[] ATTR_UNUSED)
+static void cmd_blocklist_list_init(DOVEADM_COI_INIT_PARAMS_UNUSED)
 {
 	doveadm_print_header_simple("hash");
 	doveadm_print_header("uid", "contact-uid",
@@ -126,17 +124,17 @@ static int cmd_blocklist_unblock_run(struct doveadm_mail_cmd_context *ctx,
 				    user, FALSE);
 }
 
-static void cmd_blocklist_change_init(struct doveadm_mail_cmd_context *ctx,
-				      const char *const args[])
+static void cmd_blocklist_change_init(DOVEADM_COI_INIT_PARAMS)
 {
 	struct blocklist_cmd_context *bctx =
 		(struct blocklist_cmd_context *)ctx;
+	const char *address;
 
-	if (args[0] == NULL || args[1] != NULL)
+	if (!doveadm_cmd_param_str(ctx->cctx, "address", &address))
 		doveadm_mail_help_name(ctx->cmd->name);
-	if (!coi_contacts_address_is_valid(args[0]))
-		i_fatal_status(EX_USAGE, "Invalid address: %s", args[0]);
-	bctx->address = p_strdup(ctx->pool, t_str_lcase(args[0]));
+	if (!coi_contacts_address_is_valid(address))
+		i_fatal_status(EX_USAGE, "Invalid address: %s", address);
+	bctx->address = p_strdup(ctx->pool, t_str_lcase(address));
 	doveadm_print_header_simple("address");
 	doveadm_print_header_simple("hash");
 	doveadm_print_header_simple("result");

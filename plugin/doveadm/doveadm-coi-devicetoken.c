@@ -66,9 +66,7 @@ static int cmd_devicetoken_list_run(struct doveadm_mail_cmd_context *ctx,
 	return 0;
 }
 
-static void cmd_devicetoken_list_init(struct doveadm_mail_cmd_context *ctx
-				      ATTR_UNUSED,
-				      const char *const args[] ATTR_UNUSED)
+static void cmd_devicetoken_list_init(DOVEADM_COI_INIT_PARAMS_UNUSED)
 {
 	doveadm_print_header_simple("id");
 	doveadm_print_header_simple("registered");
@@ -127,22 +125,22 @@ static bool devicetoken_id_prefix_is_valid(const char *prefix)
 	return TRUE;
 }
 
-static void cmd_devicetoken_remove_init(struct doveadm_mail_cmd_context *ctx,
-					const char *const args[])
+static void cmd_devicetoken_remove_init(DOVEADM_COI_INIT_PARAMS)
 {
 	struct devicetoken_cmd_context *dctx =
 		(struct devicetoken_cmd_context *)ctx;
+	const char *id;
 
-	if (args[0] == NULL || args[1] != NULL)
+	if (!doveadm_cmd_param_str(ctx->cctx, "id", &id))
 		doveadm_mail_help_name(ctx->cmd->name);
-	if (strcmp(args[0], "all") == 0)
+	if (strcmp(id, "all") == 0)
 		dctx->id_prefix = NULL;
-	else if (devicetoken_id_prefix_is_valid(args[0]))
-		dctx->id_prefix = p_strdup(ctx->pool, args[0]);
+	else if (devicetoken_id_prefix_is_valid(id))
+		dctx->id_prefix = p_strdup(ctx->pool, id);
 	else {
 		i_fatal_status(EX_USAGE, "Invalid token id: %s (the id from "
 			       "\"doveadm coi devicetoken list\", at least "
-			       "8 digits of it, or \"all\")", args[0]);
+			       "8 digits of it, or \"all\")", id);
 	}
 	doveadm_print_header_simple("removed");
 }
