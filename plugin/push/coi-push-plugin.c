@@ -8,6 +8,7 @@
    being saved. */
 
 #include "lib.h"
+#include "coi-compat.h"
 #include "mail-storage-private.h"
 #include "mail-user.h"
 #include "push-notification-drivers.h"
@@ -71,15 +72,39 @@ static const struct push_notification_event coi_push_event = {
 	},
 };
 
+/* The driver reads no settings of its own: 2.3 passes the parsed
+   push_notification_driver = coi:<args>, 2.4 the name of the
+   push_notification filter. */
+#if COI_DOVECOT_24
+static int
+coi_push_driver_init(struct mail_user *user ATTR_UNUSED,
+		     pool_t pool ATTR_UNUSED, const char *name ATTR_UNUSED,
+		     void **context ATTR_UNUSED,
+		     const char **error_r ATTR_UNUSED)
+#else
 static int
 coi_push_driver_init(struct push_notification_driver_config *config
 		     ATTR_UNUSED, struct mail_user *user ATTR_UNUSED,
 		     pool_t pool ATTR_UNUSED, void **context ATTR_UNUSED,
 		     const char **error_r ATTR_UNUSED)
+#endif
 {
 	/* Users without COI (and LMTP's raw user) are skipped per
 	   transaction: failing here would log an error for each. */
 	return 0;
+}
+
+/* Adds the COI event to the transaction: config NULL for the default
+   (the whole message). 2.4 also wants the event its events log to. */
+static void
+coi_push_event_init(struct push_notification_driver_txn *dtxn, void *config)
+{
+#if COI_DOVECOT_24
+	push_notification_event_init(dtxn, COI_PUSH_EVENT_NAME, config,
+				     dtxn->ptxn->event);
+#else
+	push_notification_event_init(dtxn, COI_PUSH_EVENT_NAME, config);
+#endif
 }
 
 /* Who is to be notified of a delivery transaction's messages: one entry
@@ -117,8 +142,8 @@ static bool coi_push_driver_begin_txn(struct push_notification_driver_txn *dtxn)
 	if (!any)
 		return FALSE;
 	dtxn->context = rcpts;
-	push_notification_event_init(dtxn, COI_PUSH_EVENT_NAME, content ?
-				     NULL : &coi_push_event_config_sender_only);
+	coi_push_event_init(dtxn, content ? NULL :
+			    &coi_push_event_config_sender_only);
 	return TRUE;
 }
 

@@ -1,6 +1,7 @@
 /* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
 
 #include "lib.h"
+#include "coi-compat.h"
 #include "array.h"
 #include "hash.h"
 #include "ioloop.h"
@@ -73,10 +74,60 @@ static struct coi_push_sender *coi_push_sender = NULL;
 
 static void coi_push_request_attempt(struct coi_push_request *req);
 
+/* lib-http's client, set up alike on both versions: redirects refused
+   (they would lead past the address check), one attempt per request (the
+   sender retries itself), the timeout of coi_push_timeout. */
+static struct http_client *
+coi_push_sender_http_client_init(const struct coi_push_sender_config *config,
+				 struct event *event)
+{
+#if COI_DOVECOT_24
+	struct http_client_settings *http_set;
+	struct http_client *client;
+	pool_t pool;
+
+	/* The client keeps the settings' pool referenced while it needs
+	   them; the reference of http_client_settings_init() is its. */
+	pool = pool_alloconly_create("coi push http settings", 512);
+	http_set = p_new(pool, struct http_client_settings, 1);
+	http_client_settings_init(pool, http_set);
+	pool_unref(&pool);
+	http_set->user_agent = "dovecot-coi";
+	http_set->request_max_redirects = 0;
+	http_set->request_max_attempts = 1;
+	http_set->max_idle_time_msecs = 5000;
+	http_set->max_parallel_connections = 4;
+	if (config->timeout_msecs != 0) {
+		http_set->request_timeout_msecs = config->timeout_msecs;
+		http_set->connect_timeout_msecs = config->timeout_msecs;
+	}
+	/* debug logging follows event's forced debug */
+	client = http_client_init(http_set, event);
+	/* without them lib-http reads the ssl_client_* settings itself */
+	if (config->ssl_set != NULL)
+		http_client_set_ssl_settings(client, config->ssl_set);
+	return client;
+#else
+	struct http_client_settings http_set;
+
+	i_zero(&http_set);
+	http_set.debug = config->debug;
+	http_set.user_agent = "dovecot-coi";
+	http_set.max_redirects = 0;
+	http_set.max_attempts = 1;
+	http_set.max_idle_time_msecs = 5000;
+	http_set.max_parallel_connections = 4;
+	http_set.request_timeout_msecs = config->timeout_msecs;
+	http_set.connect_timeout_msecs = config->timeout_msecs;
+	http_set.event_parent = event;
+	http_set.ssl = config->ssl_set;
+	return http_client_init(&http_set);
+#endif
+}
+
 void coi_push_sender_init(const struct coi_push_sender_config *config)
 {
 	struct coi_push_sender *sender;
-	struct http_client_settings http_set;
 	pool_t pool;
 
 	i_assert(coi_push_sender == NULL);
@@ -84,7 +135,7 @@ void coi_push_sender_init(const struct coi_push_sender_config *config)
 	sender = p_new(pool, struct coi_push_sender, 1);
 	sender->pool = pool;
 
-	sender->event = event_create(NULL);
+	sender->event = event_create(config->event_parent);
 	event_add_category(sender->event, &coi_push_event_category);
 	event_set_append_log_prefix(sender->event, "coi-push: ");
 	event_set_forced_debug(sender->event, config->debug);
@@ -93,26 +144,15 @@ void coi_push_sender_init(const struct coi_push_sender_config *config)
 	sender->set = *config;
 	sender->set.base_dir = NULL;
 	sender->set.ssl_set = NULL;
+	sender->set.event_parent = NULL;
 	sender->set.max_attempts = I_MAX(config->max_attempts, 1);
 	sender->dns_socket_path = p_strconcat(pool, config->base_dir,
 					      "/"DNS_CLIENT_SOCKET_NAME, NULL);
 	sender->rates_pool = pool_alloconly_create("coi push rates", 1024);
 	hash_table_create(&sender->rates, sender->rates_pool, 0,
 			  str_hash, strcmp);
-
-	i_zero(&http_set);
-	http_set.debug = config->debug;
-	http_set.user_agent = "dovecot-coi";
-	/* Redirects would lead past the address check. */
-	http_set.max_redirects = 0;
-	http_set.max_attempts = 1;
-	http_set.max_idle_time_msecs = 5000;
-	http_set.max_parallel_connections = 4;
-	http_set.request_timeout_msecs = sender->set.timeout_msecs;
-	http_set.connect_timeout_msecs = sender->set.timeout_msecs;
-	http_set.event_parent = sender->event;
-	http_set.ssl = config->ssl_set;
-	sender->http_client = http_client_init(&http_set);
+	sender->http_client =
+		coi_push_sender_http_client_init(config, sender->event);
 
 	coi_push_sender = sender;
 }

@@ -66,7 +66,13 @@ struct coi_push_sender_config {
 	/* where the dns-client socket is */
 	const char *base_dir;
 	bool debug;
+	/* 2.3: copied. 2.4: NULL for the ssl_client_* settings that
+	   lib-http looks up itself (from event_parent), else referenced. */
 	const struct ssl_iostream_settings *ssl_set;
+	/* Parent of the sender's events. On 2.4 the settings (ssl_client_*)
+	   are looked up through it, so it must descend from the master
+	   service's event. */
+	struct event *event_parent;
 };
 void coi_push_sender_init(const struct coi_push_sender_config *config);
 

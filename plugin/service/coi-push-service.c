@@ -7,6 +7,7 @@
    restarts, which no LMTP process lives long enough to do. */
 
 #include "lib.h"
+#include "coi-compat.h"
 #include "array.h"
 #include "str.h"
 #include "ioloop.h"
@@ -15,10 +16,14 @@
 #include "restrict-access.h"
 #include "master-service.h"
 #include "master-service-settings.h"
-#include "master-service-ssl-settings.h"
-#include "iostream-ssl.h"
-#include "mail-user.h"
-#include "mail-storage-service.h"
+#if COI_DOVECOT_24
+#  include "settings.h"
+#else
+#  include "master-service-ssl-settings.h"
+#  include "iostream-ssl.h"
+#  include "mail-user.h"
+#  include "mail-storage-service.h"
+#endif
 #include "coi-push-job.h"
 #include "coi-settings.h"
 #include "coi-push-sender.h"
@@ -28,8 +33,6 @@
 #define COI_PUSH_SERVICE_EXIT_WAIT_MSECS 2000
 
 static struct connection_list *coi_push_clients;
-static struct mail_storage_service_ctx *storage_service;
-static pool_t coi_push_settings_pool;
 
 static int coi_push_client_input_line(struct connection *conn,
 				      const char *line)
@@ -73,6 +76,39 @@ static void client_connected(struct master_service_connection *conn)
 			       conn->fd, conn->fd);
 }
 
+/* Where the settings come from, the one part that differs between the
+   versions. Also fills what the sender needs of the service's own
+   settings (base_dir, SSL, the event its settings are looked up by). */
+#if COI_DOVECOT_24
+static const struct coi_settings *coi_push_settings;
+
+/* 2.4: the config process knows the COI settings (coi_*, global or in
+   service coi-push {}); invalid values fail as doveconf does. */
+static const struct coi_settings *
+coi_push_settings_get(struct coi_push_sender_config *sender_set)
+{
+	struct event *event = master_service_get_event(master_service);
+	const char *error;
+
+	if (settings_get(event, &coi_setting_parser_info, 0,
+			 &coi_push_settings, &error) < 0)
+		i_fatal("%s", error);
+	sender_set->base_dir =
+		master_service_get_service_settings(master_service)->base_dir;
+	/* lib-http reads the ssl_client_* settings through this */
+	sender_set->event_parent = event;
+	return coi_push_settings;
+}
+
+static void coi_push_settings_free(void)
+{
+	settings_free(coi_push_settings);
+}
+#else
+static struct mail_storage_service_ctx *storage_service;
+static pool_t coi_push_settings_pool;
+static struct ssl_iostream_settings coi_push_ssl_set;
+
 static const char *
 coi_push_setting_lookup(const char *key,
 			const struct mail_user_settings *user_set)
@@ -80,20 +116,26 @@ coi_push_setting_lookup(const char *key,
 	return mail_user_set_plugin_getenv(user_set, key);
 }
 
-/* The service's settings are the plugin {} settings every mail process
-   sees, read by the same code (coi-settings.c) with the same rule: an
-   invalid value is logged and that setting keeps its default. */
-static void
-coi_push_settings_read(struct coi_push_spool_settings *spool_set,
-		       struct coi_push_sender_config *sender_set)
+/* 2.3: the service's settings are the plugin {} settings every mail
+   process sees, read by the same code (coi-settings.c) with the same
+   rule: an invalid value is logged and that setting keeps its default. */
+static const struct coi_settings *
+coi_push_settings_get(struct coi_push_sender_config *sender_set)
 {
+	static const struct setting_parser_info *set_roots[] = { NULL };
 	struct mail_storage_service_input input;
 	const struct setting_parser_info *user_info;
 	const struct setting_parser_context *set_parser;
 	const struct mail_user_settings *user_set;
 	const struct coi_settings *set;
 	const char *error, *const *errors;
-	pool_t pool = coi_push_settings_pool;
+	pool_t pool;
+
+	pool = coi_push_settings_pool =
+		pool_alloconly_create("coi-push settings", 1024);
+	storage_service = mail_storage_service_init(master_service, set_roots,
+		MAIL_STORAGE_SERVICE_FLAG_NO_CHDIR |
+		MAIL_STORAGE_SERVICE_FLAG_NO_RESTRICT_ACCESS);
 
 	i_zero(&input);
 	input.service = "coi-push";
@@ -110,6 +152,31 @@ coi_push_settings_read(struct coi_push_spool_settings *spool_set,
 	for (; errors != NULL && *errors != NULL; errors++)
 		i_error("%s", *errors);
 
+	sender_set->base_dir = p_strdup(pool,
+		master_service_settings_get(master_service)->base_dir);
+	master_service_ssl_client_settings_to_iostream_set(
+		master_service_ssl_settings_get(master_service),
+		pool, &coi_push_ssl_set);
+	sender_set->ssl_set = &coi_push_ssl_set;
+	return set;
+}
+
+static void coi_push_settings_free(void)
+{
+	mail_storage_service_deinit(&storage_service);
+	pool_unref(&coi_push_settings_pool);
+}
+#endif
+
+static void
+coi_push_settings_read(struct coi_push_spool_settings *spool_set,
+		       struct coi_push_sender_config *sender_set)
+{
+	const struct coi_settings *set;
+
+	i_zero(sender_set);
+	set = coi_push_settings_get(sender_set);
+
 	i_zero(spool_set);
 	spool_set->dir = set->push_spool_dir;
 	spool_set->retry_delays_secs = set->parsed_push_spool_retry_delays;
@@ -117,7 +184,6 @@ coi_push_settings_read(struct coi_push_spool_settings *spool_set,
 	spool_set->max_jobs = set->push_spool_max_jobs;
 	spool_set->debug = set->push_debug;
 
-	i_zero(sender_set);
 	sender_set->policy = set->parsed_push_policy;
 	sender_set->timeout_msecs = set->push_timeout_msecs;
 	/* the spool retries, over much longer times than one request;
@@ -129,8 +195,6 @@ coi_push_settings_read(struct coi_push_spool_settings *spool_set,
 	sender_set->validation_rate = set->webpush_validation_rate;
 	sender_set->max_pending = spool_set->max_jobs;
 	sender_set->exit_wait_msecs = COI_PUSH_SERVICE_EXIT_WAIT_MSECS;
-	sender_set->base_dir = p_strdup(pool,
-		master_service_settings_get(master_service)->base_dir);
 	sender_set->debug = set->push_debug;
 }
 
@@ -138,19 +202,8 @@ static void main_init(void)
 {
 	struct coi_push_spool_settings spool_set;
 	struct coi_push_sender_config sender_set;
-	struct ssl_iostream_settings ssl_set;
-	static const struct setting_parser_info *set_roots[] = { NULL };
 
-	coi_push_settings_pool = pool_alloconly_create("coi-push settings",
-						       1024);
-	storage_service = mail_storage_service_init(master_service, set_roots,
-		MAIL_STORAGE_SERVICE_FLAG_NO_CHDIR |
-		MAIL_STORAGE_SERVICE_FLAG_NO_RESTRICT_ACCESS);
 	coi_push_settings_read(&spool_set, &sender_set);
-	master_service_ssl_client_settings_to_iostream_set(
-		master_service_ssl_settings_get(master_service),
-		coi_push_settings_pool, &ssl_set);
-	sender_set.ssl_set = &ssl_set;
 	coi_push_sender_init(&sender_set);
 
 	coi_push_clients = connection_list_init(&coi_push_client_set,
@@ -166,17 +219,30 @@ static void main_deinit(void)
 	coi_push_spool_deinit();
 	coi_webpush_crypto_deinit();
 	connection_list_deinit(&coi_push_clients);
-	mail_storage_service_deinit(&storage_service);
-	pool_unref(&coi_push_settings_pool);
+	coi_push_settings_free();
 }
 
 int main(int argc, char *argv[])
 {
-	master_service = master_service_init("coi-push",
+#if COI_DOVECOT_24
+	const enum master_service_flags service_flags =
+		MASTER_SERVICE_FLAG_NO_IDLE_DIE;
+	const char *error;
+#else
+	const enum master_service_flags service_flags =
 		MASTER_SERVICE_FLAG_NO_IDLE_DIE |
-		MASTER_SERVICE_FLAG_KEEP_CONFIG_OPEN, &argc, &argv, "");
+		MASTER_SERVICE_FLAG_KEEP_CONFIG_OPEN;
+#endif
+
+	master_service = master_service_init("coi-push", service_flags,
+					     &argc, &argv, "");
 	if (master_getopt(master_service) > 0)
 		return FATAL_DEFAULT;
+#if COI_DOVECOT_24
+	/* 2.3 reads the config in coi_push_settings_get() */
+	if (master_service_settings_read_simple(master_service, &error) < 0)
+		i_fatal("%s", error);
+#endif
 	restrict_access_by_env(RESTRICT_ACCESS_FLAG_ALLOW_ROOT, NULL);
 	restrict_access_allow_coredumps(TRUE);
 	master_service_init_log(master_service);

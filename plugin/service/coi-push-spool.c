@@ -1,6 +1,7 @@
 /* Copyright (c) 2026 dovecot-coi authors, see the included COPYING file */
 
 #include "lib.h"
+#include "coi-compat.h"
 #include "array.h"
 #include "hash.h"
 #include "llist.h"
@@ -527,7 +528,7 @@ static void coi_push_spool_load_file(const char *name)
 	ssize_t ret;
 	int fd;
 
-	if (str_begins(name, COI_PUSH_SPOOL_TMP_PREFIX)) {
+	if (str_begins_with(name, COI_PUSH_SPOOL_TMP_PREFIX)) {
 		i_unlink_if_exists(path);
 		return;
 	}

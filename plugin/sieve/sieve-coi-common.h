@@ -1,7 +1,9 @@
 #ifndef SIEVE_COI_COMMON_H
 #define SIEVE_COI_COMMON_H
 
+#include "coi-compat.h"
 #include "sieve-common.h"
+#include "sieve-extensions.h"
 
 /* The Sieve extension "vnd.dovecot.coi" (docs/SIEVE.md): COI facts for
    scripts, computed by the core plugin (plugin/core). */
@@ -16,6 +18,22 @@ enum sieve_coi_operation_code {
 };
 
 extern const struct sieve_extension_def sieve_coi_extension;
+
+/* sieve_extension_register() of both Pigeonhole versions: 2.4's returns
+   -1/0 and the extension in ext_r, 0.5's (Dovecot 2.3) returns the
+   extension, NULL on failure. ext_r is NULL on failure. */
+static inline int
+sieve_coi_extension_register(struct sieve_instance *svinst,
+			     const struct sieve_extension_def *extdef,
+			     bool load, const struct sieve_extension **ext_r)
+{
+#if COI_DOVECOT_24
+	return sieve_extension_register(svinst, extdef, load, ext_r);
+#else
+	*ext_r = sieve_extension_register(svinst, extdef, load);
+	return *ext_r == NULL ? -1 : 0;
+#endif
+}
 
 /* sieve-coi-tests.c */
 extern const struct sieve_command_def sieve_coi_chat_test;

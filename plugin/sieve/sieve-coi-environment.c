@@ -16,6 +16,24 @@
 #define SIEVE_COI_ITEM_MESSAGE_FILTER "message-filter"
 #define SIEVE_COI_ITEM_MAILBOX_ROOT "mailbox-root"
 
+#if COI_DOVECOT_24
+/* Pigeonhole 2.4: items are definitions, registered together with the
+   extension that provides them, and get_value() also gets the item. */
+typedef struct sieve_environment_item_def sieve_coi_item_def_t;
+#  define SIEVE_COI_ITEM_GET_VALUE_ARGS \
+	const struct sieve_runtime_env *renv, \
+	const struct sieve_environment_item *item ATTR_UNUSED, \
+	const char *name ATTR_UNUSED
+#  define sieve_coi_item_register(env_ext, renv, ext, item_def) \
+	sieve_environment_item_register(env_ext, (renv)->interp, ext, item_def)
+#else
+typedef struct sieve_environment_item sieve_coi_item_def_t;
+#  define SIEVE_COI_ITEM_GET_VALUE_ARGS \
+	const struct sieve_runtime_env *renv, const char *name ATTR_UNUSED
+#  define sieve_coi_item_register(env_ext, renv, ext, item_def) \
+	sieve_environment_item_register(env_ext, (renv)->interp, item_def)
+#endif
+
 static const char *
 sieve_coi_config_item(const struct sieve_runtime_env *renv, const char *name)
 {
@@ -36,39 +54,36 @@ sieve_coi_config_item(const struct sieve_runtime_env *renv, const char *name)
 }
 
 static const char *
-sieve_coi_enabled_get_value(const struct sieve_runtime_env *renv,
-			    const char *name ATTR_UNUSED)
+sieve_coi_enabled_get_value(SIEVE_COI_ITEM_GET_VALUE_ARGS)
 {
 	return sieve_coi_config_item(renv, SIEVE_COI_ITEM_ENABLED);
 }
 
 static const char *
-sieve_coi_message_filter_get_value(const struct sieve_runtime_env *renv,
-				   const char *name ATTR_UNUSED)
+sieve_coi_message_filter_get_value(SIEVE_COI_ITEM_GET_VALUE_ARGS)
 {
 	return sieve_coi_config_item(renv, SIEVE_COI_ITEM_MESSAGE_FILTER);
 }
 
 static const char *
-sieve_coi_mailbox_root_get_value(const struct sieve_runtime_env *renv,
-				 const char *name ATTR_UNUSED)
+sieve_coi_mailbox_root_get_value(SIEVE_COI_ITEM_GET_VALUE_ARGS)
 {
 	struct mail_user *user = sieve_coi_runtime_user(renv);
 
 	return user == NULL ? NULL : sieve_coi_mailbox_root(user);
 }
 
-static const struct sieve_environment_item sieve_coi_enabled_item = {
+static const sieve_coi_item_def_t sieve_coi_enabled_item = {
 	.name = SIEVE_COI_ENVIRONMENT_PREFIX SIEVE_COI_ITEM_ENABLED,
 	.get_value = sieve_coi_enabled_get_value,
 };
 
-static const struct sieve_environment_item sieve_coi_message_filter_item = {
+static const sieve_coi_item_def_t sieve_coi_message_filter_item = {
 	.name = SIEVE_COI_ENVIRONMENT_PREFIX SIEVE_COI_ITEM_MESSAGE_FILTER,
 	.get_value = sieve_coi_message_filter_get_value,
 };
 
-static const struct sieve_environment_item sieve_coi_mailbox_root_item = {
+static const sieve_coi_item_def_t sieve_coi_mailbox_root_item = {
 	.name = SIEVE_COI_ENVIRONMENT_PREFIX SIEVE_COI_ITEM_MAILBOX_ROOT,
 	.get_value = sieve_coi_mailbox_root_get_value,
 };
@@ -78,10 +93,9 @@ void sieve_coi_environment_items_register(const struct sieve_extension *ext,
 {
 	const struct sieve_extension *env_ext = ext->context;
 
-	sieve_environment_item_register(env_ext, renv->interp,
-					&sieve_coi_enabled_item);
-	sieve_environment_item_register(env_ext, renv->interp,
-					&sieve_coi_message_filter_item);
-	sieve_environment_item_register(env_ext, renv->interp,
-					&sieve_coi_mailbox_root_item);
+	sieve_coi_item_register(env_ext, renv, ext, &sieve_coi_enabled_item);
+	sieve_coi_item_register(env_ext, renv, ext,
+				&sieve_coi_message_filter_item);
+	sieve_coi_item_register(env_ext, renv, ext,
+				&sieve_coi_mailbox_root_item);
 }

@@ -20,14 +20,29 @@ static const struct sieve_operation_def *sieve_coi_operations[] = {
 	[SIEVE_COI_OPERATION_BLOCKED] = &sieve_coi_blocked_operation,
 };
 
-static bool sieve_coi_extension_load(const struct sieve_extension *ext,
-				     void **context)
+static int sieve_coi_extension_load(const struct sieve_extension *ext,
+				    void **context_r)
 {
+	const struct sieve_extension *env_ext;
+
 	/* The environment extension, for registering our items with the
-	   interpreter; scripts that read them require it themselves. */
-	*context = (void *)sieve_ext_environment_get_extension(ext->svinst);
-	return TRUE;
+	   interpreter; scripts that read them require it themselves. This
+	   is what sieve_ext_environment_get_extension() does. */
+	if (sieve_coi_extension_register(ext->svinst, &environment_extension,
+					 FALSE, &env_ext) < 0)
+		return -1;
+	*context_r = (void *)env_ext;
+	return 0;
 }
+
+#if !COI_DOVECOT_24
+/* Pigeonhole 0.5's load() returns success, 2.4's -1/0 */
+static bool sieve_coi_extension_load_bool(const struct sieve_extension *ext,
+					  void **context_r)
+{
+	return sieve_coi_extension_load(ext, context_r) == 0;
+}
+#endif
 
 static bool sieve_coi_validator_load(const struct sieve_extension *ext,
 				     struct sieve_validator *valdtr)
@@ -49,7 +64,11 @@ sieve_coi_interpreter_load(const struct sieve_extension *ext,
 
 const struct sieve_extension_def sieve_coi_extension = {
 	.name = SIEVE_COI_EXTENSION_NAME,
+#if COI_DOVECOT_24
 	.load = sieve_coi_extension_load,
+#else
+	.load = sieve_coi_extension_load_bool,
+#endif
 	.validator_load = sieve_coi_validator_load,
 	.interpreter_load = sieve_coi_interpreter_load,
 	SIEVE_EXT_DEFINE_OPERATIONS(sieve_coi_operations),

@@ -8,6 +8,7 @@ import time
 import uuid
 
 from .imap import quote
+from .server import dovecot_tool
 
 
 def compose(sender, to, subject="test", chat=False, message_id=None,
@@ -55,7 +56,7 @@ def lmtp_send(server, sender, recipients, message):
 
 def lda_deliver(server, recipient, message):
     conf = "%s/dovecot/dovecot.conf" % server.state_dir
-    res = subprocess.run(["/usr/lib/dovecot/dovecot-lda", "-c", conf,
+    res = subprocess.run([dovecot_tool("dovecot-lda"), "-c", conf,
                           "-d", recipient, "-f", "sender@example.net"],
                          input=message, capture_output=True, timeout=30)
     assert res.returncode == 0, res.stderr.decode(errors="replace")

@@ -14,6 +14,45 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 SERVER_SCRIPT = os.path.join(TOP, "scripts", "coi-server")
 DOMAIN = "example.org"
 PASSWORD = "pass"
+# COI_DOVECOT=2.3|2.4, as for ./run and ./test
+DOVECOT_SERIES = os.environ.get("COI_DOVECOT", "2.3")
+DOVECOT_24 = DOVECOT_SERIES == "2.4"
+_dovecot_prefix = None
+
+
+def dovecot_prefix():
+    """Where the Dovecot under test is installed: the system's (2.3), or
+    the private build of scripts/build-dovecot-2.4."""
+    global _dovecot_prefix
+    if _dovecot_prefix is None:
+        if DOVECOT_24:
+            _dovecot_prefix = subprocess.run(
+                [os.path.join(TOP, "scripts", "build-dovecot-2.4")],
+                check=True, capture_output=True, text=True).stdout.strip()
+        else:
+            _dovecot_prefix = "/usr"
+    return _dovecot_prefix
+
+
+def dovecot_tool(name):
+    """The path of a Dovecot or Pigeonhole program: doveadm, doveconf,
+    sievec (bin) or dovecot-lda (Dovecot's libexec)."""
+    if name == "dovecot-lda":
+        if DOVECOT_24:
+            return os.path.join(dovecot_prefix(), "libexec", "dovecot",
+                                "dovecot-lda")
+        return "/usr/lib/dovecot/dovecot-lda"
+    return os.path.join(dovecot_prefix(), "bin", name)
+
+
+def settings_conf(settings):
+    """Dovecot configuration text setting COI (plugin) settings, e.g.
+    {"coi_push_timeout": "5 secs"}: a plugin {} section on 2.3, top-level
+    settings on 2.4."""
+    lines = "".join("  %s = %s\n" % kv for kv in settings.items())
+    if DOVECOT_24:
+        return lines
+    return "plugin {\n%s}\n" % lines
 
 
 def free_ports(count):
@@ -175,7 +214,8 @@ class DevServer:
         args = ["-h", "mail_plugins"]
         if protocol is not None:
             args = ["-f", "protocol=" + protocol] + args
-        res = subprocess.run(["doveconf", "-c", self.conf_path] + args,
+        res = subprocess.run([dovecot_tool("doveconf"), "-c",
+                              self.conf_path] + args,
                              capture_output=True, text=True, check=True)
         return res.stdout.split()
 
@@ -183,6 +223,9 @@ class DevServer:
         """userdb fields for a user with the quota plugin and a storage
         limit: the plugins everybody gets (with COI, or those of the users
         without it) plus quota, chosen per protocol."""
+        if DOVECOT_24:
+            return self.quota_user_fields_24(storage, coi, fields)
+
         def plugins(protocol):
             if coi:
                 names = self.mail_plugins(protocol)
@@ -198,6 +241,20 @@ class DevServer:
         out.update(fields or {})
         return out
 
+    @staticmethod
+    def quota_user_fields_24(storage, coi, fields):
+        """Dovecot 2.4: quota added to the configured plugins, or, for a
+        user without COI, the plugins of the users without COI and quota
+        (no spaces: passwd-file splits its fields at them)."""
+        if coi:
+            out = {"mail_plugins/quota": "yes"}
+        else:
+            out = {"mail_plugins": "%{protocol|if('~','^(lmtp|lda)$',"
+                                   "'sieve,quota','quota')}"}
+        out["quota_storage_size"] = storage
+        out.update(fields or {})
+        return out
+
     def new_quota_user(self, storage, coi=True, fields=None):
         """A user with a quota: the quota plugin loaded and a storage limit
         (e.g. "20K"); coi=False for one without any COI plugin."""
@@ -210,7 +267,8 @@ class DevServer:
         return os.path.join(self.state_dir, "dovecot", "dovecot.conf")
 
     def doveadm(self, *args, check=True):
-        return subprocess.run(["doveadm", "-c", self.conf_path, *args],
+        return subprocess.run([dovecot_tool("doveadm"), "-c",
+                               self.conf_path, *args],
                               capture_output=True, text=True, check=check)
 
     def log_path(self, name="dovecot.log"):

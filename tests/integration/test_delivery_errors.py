@@ -16,6 +16,7 @@ import pytest
 from coitest.imap import COI_ENABLED, COI_MESSAGE_FILTER
 from coitest.imap import Imap
 from coitest.mail import compose, fetch_all, lmtp_send, message_count
+from coitest.server import dovecot_tool
 
 QUOTA = "20K"
 FILLER_SIZE = 14 * 1024   # leaves about 6 KiB
@@ -128,7 +129,7 @@ def test_over_quota_chat_is_filed_when_the_sender_retries(server,
 
 def lda_run(server, recipient, message):
     """dovecot-lda with -e (rejections as exit codes, no bounce mail)."""
-    res = subprocess.run(["/usr/lib/dovecot/dovecot-lda", "-c",
+    res = subprocess.run([dovecot_tool("dovecot-lda"), "-c",
                           server.conf_path, "-e", "-d", recipient,
                           "-f", "sender@example.net"],
                          input=message, capture_output=True, timeout=30)

@@ -21,7 +21,7 @@ from coitest.deltachat import register_devicetoken as register_like_deltachat
 from coitest.imap import Imap, assert_cannot
 from coitest.mail import compose, lmtp_send, message_count
 from coitest.deltachat_notifier import Notifier
-from coitest.server import DevServer
+from coitest.server import DevServer, settings_conf
 
 DEVICETOKEN = "/private/devicetoken"
 SERVER_INFO = ("/shared/comment", "/shared/admin",
@@ -423,8 +423,8 @@ def test_notifier_must_be_allowed_by_the_push_policy(server, imap_connect):
 # -- restart ---------------------------------------------------------------
 
 def test_pending_notifications_survive_a_restart(notifier):
-    srv = DevServer(extra_conf="plugin {\n"
-                    "  coi_push_spool_retry_delays = 4s 4s\n}\n")
+    srv = DevServer(extra_conf=settings_conf(
+        {"coi_push_spool_retry_delays": "4s 4s"}))
     srv.start()
     try:
         user = srv.new_custom_user(

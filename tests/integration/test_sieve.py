@@ -11,6 +11,7 @@ import time
 import pytest
 
 from coitest.imap import COI_ENABLED, COI_MESSAGE_FILTER, Literal
+from coitest.server import dovecot_tool
 from coitest.mail import (ManageSieve, compose, fetch_all, lmtp_send,
                           message_count, wait_for_count)
 
@@ -98,9 +99,9 @@ def tmp_path(server):
 
 
 def sievec(server, user, path, out):
-    return subprocess.run(["sievec", "-c", server.conf_path, "-u", user,
-                           path, out], capture_output=True, text=True,
-                          timeout=30)
+    return subprocess.run([dovecot_tool("sievec"), "-c", server.conf_path,
+                           "-u", user, path, out], capture_output=True,
+                          text=True, timeout=30)
 
 
 @pytest.mark.parametrize("path", [EXAMPLE_SCRIPT, FALLBACK_SCRIPT])
