@@ -14,7 +14,7 @@ import pytest
 
 from coitest.imap import COI_ENABLED, COI_MESSAGE_FILTER, Imap
 from coitest.mail import compose, lmtp_send, message_count
-from coitest.server import DevServer
+from coitest.server import DOVECOT_24, DevServer, settings_conf
 from test_webpush import (SUBSCRIPTIONS, listed, sub_entry, subscribe,
                           subscribe_validated)
 
@@ -349,6 +349,24 @@ def test_hostile_messages_are_delivered(server, imap_connect, user, push,
 
 # -- settings ----------------------------------------------------------------
 
+@pytest.mark.skipif(not DOVECOT_24, reason="Dovecot 2.3 does not check "
+                    "plugin settings: see the test below")
+def test_invalid_settings_stop_dovecot_24_from_starting():
+    """On Dovecot 2.4 the COI settings are Dovecot's (our settings module):
+    an invalid value is a configuration error naming the setting, and the
+    server does not start."""
+    srv = DevServer(extra_conf=settings_conf({"coi_push_timeout": "soon"}))
+    try:
+        with pytest.raises(RuntimeError) as start:
+            srv.start()
+        assert "coi_push_timeout" in str(start.value), str(start.value)
+        assert srv.script("status").stdout.startswith("Dovecot not running")
+    finally:
+        srv.cleanup()
+
+
+@pytest.mark.skipif(DOVECOT_24, reason="Dovecot 2.4 refuses to start with "
+                    "an invalid value: see the test above")
 def test_invalid_settings_are_logged_once_and_defaulted():
     """The coi-push service and the mail processes read the same settings
     with the same rule: an invalid value is logged, and that setting keeps

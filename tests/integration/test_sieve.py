@@ -125,7 +125,7 @@ def test_sievec_compiles_extension_and_rejects_misuse(server, tmp_path):
     good.write_text(FACTS_SCRIPT)
     res = sievec(server, user, str(good), str(tmp_path / "good.svbin"))
     assert res.returncode == 0, res.stderr
-    dump = subprocess.run(["sieve-dump", "-c", server.conf_path,
+    dump = subprocess.run([dovecot_tool("sieve-dump"), "-c", server.conf_path,
                            str(tmp_path / "good.svbin")],
                           capture_output=True, text=True, check=True)
     assert "vnd.dovecot.coi" in dump.stdout
