@@ -328,6 +328,12 @@ static void coi_push_request_http(struct coi_push_request *req)
 	req->http_req = http_client_request_url(sender->http_client, "POST",
 		&url, coi_push_request_http_callback, req);
 	http_client_request_set_event(req->http_req, req->event);
+	/* The connection goes to the address checked above, but the Host
+	   header must name the endpoint's host (Dovecot 2.4's lib-http would
+	   write the address, which push services behind virtual hosts
+	   refuse) */
+	http_client_request_add_header(req->http_req, "Host",
+				       http_url_create_authority(req->url));
 	headers = array_get(&req->headers, &count);
 	for (i = 0; i + 1 < count; i += 2)
 		http_client_request_add_header(req->http_req, headers[i],
