@@ -16,6 +16,10 @@ import pytest
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 PLUGIN = os.path.join(TOP, "plugin")
+# where ./test built the objects: in the checkout, or for COI_DOVECOT=2.4
+# in its copy of the sources
+BUILT = os.path.join(TOP, ".build", "dovecot-2.4", "src", "plugin") \
+    if os.environ.get("COI_DOVECOT") == "2.4" else PLUGIN
 ALLOWED_CYCLES = [{"sieve-coi-tests", "sieve-coi-extension"}]
 OUR_PREFIXES = ("coi_", "sieve_coi_", "imap_coi_", "doveadm_coi_")
 
@@ -69,8 +73,8 @@ def test_no_header_include_cycle():
 
 def object_files():
     objs = {}
-    for path in glob.glob(os.path.join(PLUGIN, "*", ".libs", "*.o")) + \
-            glob.glob(os.path.join(PLUGIN, "service", "*.o")):
+    for path in glob.glob(os.path.join(BUILT, "*", ".libs", "*.o")) + \
+            glob.glob(os.path.join(BUILT, "service", "*.o")):
         name = os.path.basename(path)[:-2]
         source = os.path.join(os.path.dirname(os.path.dirname(path))
                               if "/.libs/" in path else
