@@ -83,7 +83,6 @@ coi_push_sender_http_client_init(const struct coi_push_sender_config *config,
 {
 #if COI_DOVECOT_24
 	struct http_client_settings *http_set;
-	struct http_client *client;
 	pool_t pool;
 
 	/* The client keeps the settings' pool referenced while it needs
@@ -101,12 +100,9 @@ coi_push_sender_http_client_init(const struct coi_push_sender_config *config,
 		http_set->request_timeout_msecs = config->timeout_msecs;
 		http_set->connect_timeout_msecs = config->timeout_msecs;
 	}
-	/* debug logging follows event's forced debug */
-	client = http_client_init(http_set, event);
-	/* without them lib-http reads the ssl_client_* settings itself */
-	if (config->ssl_set != NULL)
-		http_client_set_ssl_settings(client, config->ssl_set);
-	return client;
+	/* debug logging follows event's forced debug; lib-http reads the
+	   ssl_client_* settings itself through event */
+	return http_client_init(http_set, event);
 #else
 	struct http_client_settings http_set;
 

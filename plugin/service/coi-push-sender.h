@@ -66,8 +66,8 @@ struct coi_push_sender_config {
 	/* where the dns-client socket is */
 	const char *base_dir;
 	bool debug;
-	/* 2.3: copied. 2.4: NULL for the ssl_client_* settings that
-	   lib-http looks up itself (from event_parent), else referenced. */
+	/* 2.3 only (copied): on 2.4 lib-http looks up the ssl_client_*
+	   settings itself, through event_parent */
 	const struct ssl_iostream_settings *ssl_set;
 	/* Parent of the sender's events. On 2.4 the settings (ssl_client_*)
 	   are looked up through it, so it must descend from the master
