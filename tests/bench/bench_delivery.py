@@ -44,7 +44,8 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from coitest.imap import COI_ENABLED, COI_MESSAGE_FILTER, Imap  # noqa: E402
 from coitest.mail import compose, message_count  # noqa: E402
-from coitest.server import DevServer  # noqa: E402
+from coitest.server import (DevServer, dovecot_tool,  # noqa: E402
+                             service_conf, sieve_before_fields)
 
 VANILLA = "vanilla + Sieve"
 PLUGIN = "coi plugin, active"
@@ -54,13 +55,17 @@ CONFIGS = [VANILLA, PLUGIN, SIEVE_BEFORE, DETAIL]
 WARMUP = 20
 
 BASE_CONF = "lmtp_save_to_detail_mailbox = yes\n"
-CALLGRIND_CONF = """
-service lmtp {
-  executable = /usr/bin/valgrind --tool=callgrind --callgrind-out-file=%s/callgrind.%%p /usr/lib/dovecot/lmtp
-  service_count = 1
-  vsz_limit = 0
-}
-"""
+
+
+def callgrind_conf(outdir):
+    """The lmtp service under callgrind, one process per connection."""
+    return service_conf("lmtp", {
+        "executable": "/usr/bin/valgrind --tool=callgrind "
+                      "--callgrind-out-file=%s/callgrind.%%p %s"
+                      % (outdir, dovecot_tool("lmtp")),
+        "service_count": "1",
+        "vsz_limit": "0",
+    })
 
 
 def make_messages(count):
@@ -139,7 +144,8 @@ def setup_users(server):
     }
     server._add_userdb_line(
         "users-without-coi",
-        users[SIEVE_BEFORE] + ":::::::userdb_sieve_before=" + script)
+        users[SIEVE_BEFORE] + ":::::::" + " ".join(
+            "userdb_%s=%s" % kv for kv in sieve_before_fields(script).items()))
     # Every user has logged in once, as real users have; the ones whose
     # chats are filed have the folder.
     for config, user in users.items():
@@ -334,7 +340,7 @@ def main():
         shutil.rmtree(outdir, ignore_errors=True)
         os.makedirs(outdir)
         os.chmod(outdir, 0o1777)
-        conf += CALLGRIND_CONF % outdir
+        conf += callgrind_conf(outdir)
     server = DevServer(extra_conf=conf)
     server.start()
     try:

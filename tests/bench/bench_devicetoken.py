@@ -23,16 +23,12 @@ sys.path.insert(0, os.path.dirname(HERE))
 from coitest.imap import Imap  # noqa: E402
 from coitest.mail import compose  # noqa: E402
 from coitest.deltachat_notifier import Notifier  # noqa: E402
-from coitest.server import DevServer  # noqa: E402
+from coitest.server import DevServer, settings_conf  # noqa: E402
 
 # The production dedupe interval (10 s) instead of the development
 # server's 2 s: a notifier that never answers then gets at most one request
 # per token and interval, as in production.
-EXTRA_CONF = """
-plugin {
-  coi_push_spool_dedupe_interval = 10 secs
-}
-"""
+EXTRA_CONF = settings_conf({"coi_push_spool_dedupe_interval": "10 secs"})
 
 
 def register(server, user, token):

@@ -22,15 +22,11 @@ from coitest.imap import Imap, Literal  # noqa: E402
 from coitest.mail import compose  # noqa: E402
 from coitest.webpush_receiver import (  # noqa: E402
     PushService, validation_token)
-from coitest.server import DevServer  # noqa: E402
+from coitest.server import DevServer, settings_conf  # noqa: E402
 
 SUBSCRIPTIONS = "/private/vendor/vendor.dovecot/webpush/subscriptions"
 # Unlimited per-user rate: the benchmark sends far more than a user would.
-EXTRA_CONF = """
-plugin {
-  coi_push_user_rate = 0
-}
-"""
+EXTRA_CONF = settings_conf({"coi_push_user_rate": "0"})
 
 
 def subscribe(server, user, push, count, hang=False):

@@ -36,12 +36,11 @@ def dovecot_prefix():
 
 def dovecot_tool(name):
     """The path of a Dovecot or Pigeonhole program: doveadm, doveconf,
-    sievec (bin) or dovecot-lda (Dovecot's libexec)."""
-    if name == "dovecot-lda":
+    sievec (bin) or dovecot-lda, lmtp (Dovecot's libexec)."""
+    if name in ("dovecot-lda", "lmtp"):
         if DOVECOT_24:
-            return os.path.join(dovecot_prefix(), "libexec", "dovecot",
-                                "dovecot-lda")
-        return "/usr/lib/dovecot/dovecot-lda"
+            return os.path.join(dovecot_prefix(), "libexec", "dovecot", name)
+        return os.path.join("/usr/lib/dovecot", name)
     return os.path.join(dovecot_prefix(), "bin", name)
 
 
@@ -53,6 +52,33 @@ def settings_conf(settings):
     if DOVECOT_24:
         return lines
     return "plugin {\n%s}\n" % lines
+
+
+def sieve_before_fields(path):
+    """userdb fields (without the userdb_ prefix) that run the Sieve
+    script at path before the user's own: sieve_before on 2.3, a
+    sieve_script of type before on 2.4."""
+    if DOVECOT_24:
+        return {
+            "sieve_script/coibefore/sieve_script_type": "before",
+            "sieve_script/coibefore/sieve_script_driver": "file",
+            "sieve_script/coibefore/sieve_script_path": path,
+            "sieve_script": "personal,coibefore",
+        }
+    return {"sieve_before": path}
+
+
+def service_conf(name, settings):
+    """A service {} section: settings with 2.3 names, e.g. service_count,
+    renamed to 2.4's where they differ."""
+    if DOVECOT_24:
+        renamed = {"service_count": "restart_request_count"}
+        settings = {renamed.get(k, k): ("unlimited"
+                                       if k == "vsz_limit" and v == "0"
+                                       else v)
+                    for k, v in settings.items()}
+    return "service %s {\n%s}\n" % (name, "".join(
+        "  %s = %s\n" % kv for kv in settings.items()))
 
 
 def free_ports(count):

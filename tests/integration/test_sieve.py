@@ -11,7 +11,7 @@ import time
 import pytest
 
 from coitest.imap import COI_ENABLED, COI_MESSAGE_FILTER, Literal
-from coitest.server import DOVECOT_24, dovecot_tool
+from coitest.server import DOVECOT_24, dovecot_tool, sieve_before_fields
 from coitest.mail import (ManageSieve, compose, fetch_all, lmtp_send,
                           message_count, wait_for_count)
 
@@ -366,19 +366,10 @@ def fallback_user(server):
     """A plain-Dovecot user (no COI plugin) with only the shipped
     fallback script, as a global sieve_before script."""
     path = os.path.join(server.state_dir, "sieve", "coi-filter.sieve")
-    if DOVECOT_24:
-        # a sieve_script filter of type before, as userdb fields
-        return server.new_custom_user({
-            "mail_plugins": "%{protocol|if('eq','lmtp','sieve','notify')}",
-            "sieve_script/coibefore/sieve_script_type": "before",
-            "sieve_script/coibefore/sieve_script_driver": "file",
-            "sieve_script/coibefore/sieve_script_path": path,
-            "sieve_script": "personal,coibefore",
-        })
-    return server.new_custom_user({
-        "mail_plugins": "%{if;%s;eq;lmtp;sieve;notify}",
-        "sieve_before": path,
-    })
+    plugins = ("%{protocol|if('eq','lmtp','sieve','notify')}" if DOVECOT_24
+               else "%{if;%s;eq;lmtp;sieve;notify}")
+    return server.new_custom_user(dict(mail_plugins=plugins,
+                                       **sieve_before_fields(path)))
 
 
 def refs(first, count=3000):
