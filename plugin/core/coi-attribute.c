@@ -12,6 +12,12 @@
 #include "coi-mailbox.h"
 #include "coi-config-cache.h"
 
+#if COI_DOVECOT_24
+#  include <dlfcn.h>
+#  include "settings.h"
+#  include "dict.h"
+#endif
+
 #define COI_SERVER_KEY(key) MAILBOX_ATTRIBUTE_PREFIX_DOVECOT_PVT_SERVER key
 
 int coi_attribute_value_read(struct mailbox *box,
@@ -242,15 +248,87 @@ coi_config_read_attributes(struct mail_user *user,
 }
 
 #if COI_DOVECOT_24
-const char *coi_user_attribute_dict_path(struct mail_user *user ATTR_UNUSED)
+/* Dovecot's file dict settings (lib-dict/dict-file.c): libdovecot exports
+   them but no header declares them, so they are looked up at run time, and
+   a Dovecot without them only means nothing is cached. Their struct is
+   private as well: the path is read through the info's own defines. */
+static const struct setting_parser_info *coi_dict_file_settings_info(void)
 {
-	/* The dict is a named filter (mail_attribute { dict file { path } })
-	   whose settings struct Dovecot does not install for plugins: no
-	   cache, every lookup reads the dict. */
-	return NULL;
+	static const struct setting_parser_info *info = NULL;
+	static bool looked_up = FALSE;
+
+	if (!looked_up) {
+		info = dlsym(RTLD_DEFAULT, "dict_file_setting_parser_info");
+		looked_up = TRUE;
+	}
+	return info;
+}
+
+/* The path of the user's attribute dict if it is one "file" dict, found
+   the way lib-storage finds the dict (the mail_attribute filter, its first
+   dict { .. } list filter), with the user's %variables expanded. */
+static const char *
+coi_user_attribute_dict_path_lookup(struct mail_user *user)
+{
+	const struct setting_parser_info *file_info =
+		coi_dict_file_settings_info();
+	const struct dict_settings *dict_set;
+	const void *file_set;
+	const char *name, *path = NULL, *home, *error = NULL;
+	struct event *event;
+	unsigned int path_idx;
+	pool_t pool;
+
+	if (file_info == NULL ||
+	    !setting_parser_info_find_key(file_info, "dict_file_path",
+					  &path_idx) ||
+	    file_info->defines[path_idx].type != SET_STR)
+		return NULL;
+
+	event = event_create(user->event);
+	settings_event_add_filter_name(event, "mail_attribute");
+	if (settings_get(event, &dict_setting_parser_info, 0,
+			 &dict_set, &error) < 0)
+		goto out;
+	name = array_count(&dict_set->dicts) != 1 ? NULL :
+		t_strdup(array_idx_elem(&dict_set->dicts, 0));
+	settings_free(dict_set);
+	if (name == NULL)
+		goto out;
+
+	event_add_str(event, "dict", name);
+	settings_event_add_list_filter_name(event, "dict", name);
+	if (settings_get(event, &dict_setting_parser_info, 0,
+			 &dict_set, &error) < 0)
+		goto out;
+	bool is_file = strcmp(dict_set->dict_driver, "file") == 0;
+	settings_free(dict_set);
+	if (!is_file)
+		goto out;
+	/* the macro checks the struct type, which is private here */
+	if ((settings_get)(event, file_info, 0, __FILE__, __LINE__,
+			   &file_set, &error) < 0)
+		goto out;
+	path = t_strdup(*(const char *const *)
+		CONST_PTR_OFFSET(file_set, file_info->defines[path_idx].offset));
+	pool = *(const pool_t *)
+		CONST_PTR_OFFSET(file_set, file_info->pool_offset1 - 1);
+	pool_unref(&pool);
+
+	if (mail_user_get_home(user, &home) <= 0)
+		home = NULL;
+	path = coi_config_cache_file_path(path, home);
+out:
+	if (path == NULL && error != NULL) {
+		e_debug(user->event, "coi: Attribute dict not cached: %s",
+			error);
+	}
+	event_unref(&event);
+	return path;
 }
 #else
-const char *coi_user_attribute_dict_path(struct mail_user *user)
+static const char *
+coi_user_attribute_dict_path_lookup(struct mail_user *user)
 {
 	struct mail_namespace *ns = mail_namespace_find_inbox(user->namespaces);
 	struct mail_storage *storage = mail_namespace_get_default_storage(ns);
@@ -262,6 +340,22 @@ const char *coi_user_attribute_dict_path(struct mail_user *user)
 					  home);
 }
 #endif
+
+const char *coi_user_attribute_dict_path(struct mail_user *user)
+{
+	struct coi_user *cuser = COI_USER_CONTEXT(user);
+
+	/* every delivery asks up to three times (configuration, WebPush,
+	   device tokens); on 2.4 finding it takes three settings lookups */
+	if (cuser == NULL)
+		return coi_user_attribute_dict_path_lookup(user);
+	if (!cuser->attribute_dict_path_known) {
+		cuser->attribute_dict_path = p_strdup(user->pool,
+			coi_user_attribute_dict_path_lookup(user));
+		cuser->attribute_dict_path_known = TRUE;
+	}
+	return cuser->attribute_dict_path;
+}
 
 int coi_config_read(struct mail_user *user, struct coi_config *config_r,
 		    const char **error_r)

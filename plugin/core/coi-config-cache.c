@@ -38,6 +38,16 @@ struct coi_config_cache_entry {
 static struct coi_config_cache_entry coi_config_cache[COI_CONFIG_CACHE_SIZE];
 static unsigned int coi_config_cache_clock = 0;
 
+const char *coi_config_cache_file_path(const char *path, const char *home)
+{
+	if (str_begins_with(path, "~/")) {
+		if (home == NULL || home[0] != '/')
+			return NULL;
+		path = home_expand_tilde(path, home);
+	}
+	return path[0] == '/' ? path : NULL;
+}
+
 const char *coi_config_cache_dict_path(const char *dict_uri,
 				       const char *home)
 {
@@ -50,12 +60,7 @@ const char *coi_config_cache_dict_path(const char *dict_uri,
 	p = strchr(path, ':');
 	if (p != NULL)
 		path = t_strdup_until(path, p);
-	if (str_begins_with(path, "~/")) {
-		if (home == NULL || home[0] != '/')
-			return NULL;
-		path = home_expand_tilde(path, home);
-	}
-	return path[0] == '/' ? path : NULL;
+	return coi_config_cache_file_path(path, home);
 }
 
 static void coi_config_cache_entry_free(struct coi_config_cache_entry *entry)

@@ -28,6 +28,9 @@
 
 struct coi_config_cache_entry;
 
+/* A file dict's path, with a leading "~/" expanded to home: NULL for
+   relative paths and for "~/" without a home, which are never cached. */
+const char *coi_config_cache_file_path(const char *path, const char *home);
 /* The file path of a "file:" dict URI (as in mail_attribute_dict), with a
    leading "~/" expanded to home. NULL for any other dict driver, for
    relative paths and for "~/" without a home: those are never cached. */

@@ -34,6 +34,10 @@ struct coi_user {
 	   does not count as the user's indirect request to enable COI. */
 	unsigned int internal_change;
 
+	/* coi_user_attribute_dict_path(), found once */
+	const char *attribute_dict_path;
+	bool attribute_dict_path_known;
+
 	/* What the core decided about the delivery now running
 	   (coi-delivery.h). */
 	enum coi_delivery_kind delivery_kind;

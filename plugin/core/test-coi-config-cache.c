@@ -86,6 +86,14 @@ static void test_coi_config_cache_dict_path(void)
 	test_assert(coi_config_cache_dict_path("proxy::attr", "/h") == NULL);
 	test_assert(coi_config_cache_dict_path("redis:host=x", "/h") == NULL);
 	test_assert(coi_config_cache_dict_path("", "/h") == NULL);
+	/* the path of a 2.4 file dict (dict_file_path), no URI around it */
+	test_assert_strcmp(coi_config_cache_file_path("/a/b:c", NULL),
+			   "/a/b:c");
+	test_assert_strcmp(coi_config_cache_file_path("~/attr", "/h"),
+			   "/h/attr");
+	test_assert(coi_config_cache_file_path("~/attr", NULL) == NULL);
+	test_assert(coi_config_cache_file_path("attr", "/h") == NULL);
+	test_assert(coi_config_cache_file_path("", "/h") == NULL);
 	test_end();
 }
 
