@@ -3,8 +3,9 @@
 on one private server (three COI users, message-filter "active"):
 
   no contacts           COI enabled, COI/Contacts empty;
-  10,000 contacts       COI/Contacts holds 10,000 contact messages, 1,000
-                        of them blocked; the sender is not blocked;
+  with contacts         COI/Contacts holds 10,000 contact messages, 1,000
+                        of them blocked (--contacts, --blocked); the
+                        sender is not blocked;
   blocked sender        the same contacts, every message from a blocked
                         sender (filed into Blocked, Sieve skipped).
 
@@ -39,7 +40,7 @@ from coitest.mail import compose, message_count  # noqa: E402
 from coitest.server import DevServer  # noqa: E402
 
 NONE = "no contacts"
-MANY = "10,000 contacts"
+MANY = "with contacts"
 BLOCKED = "blocked sender"
 CONFIGS = [NONE, MANY, BLOCKED]
 WARMUP = 20
@@ -169,6 +170,8 @@ def main():
         users = setup_users(server, args.contacts, args.blocked)
         print("contacts stored in %.1f s" % (time.monotonic() - start),
               file=sys.stderr)
+        print("%d contacts, %d of them blocked" % (args.contacts,
+                                                  args.blocked))
         run(server, users, make_messages(args.messages), args.rounds)
     finally:
         server.cleanup()
