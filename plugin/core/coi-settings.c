@@ -47,6 +47,10 @@ static const struct setting_define coi_setting_defines[] = {
 	DEF(STR, deltachat_irohrelay, "coi_deltachat_irohrelay"),
 	DEF(STR, deltachat_turn, "coi_deltachat_turn"),
 
+	DEF(BOOL, idle_fast_notify, "coi_idle_fast_notify"),
+	DEF(TIME_MSECS, idle_notify_coalesce_msecs,
+	    "coi_idle_notify_coalesce"),
+
 	SETTING_DEFINE_LIST_END
 };
 
@@ -83,6 +87,9 @@ static const struct coi_settings coi_default_settings = {
 	.deltachat_maxsmtprecipients = "",
 	.deltachat_irohrelay = "",
 	.deltachat_turn = "",
+
+	.idle_fast_notify = TRUE,
+	.idle_notify_coalesce_msecs = 20,
 };
 
 static bool

@@ -62,6 +62,10 @@ struct coi_settings {
 	const char *deltachat_irohrelay;
 	const char *deltachat_turn;
 
+	/* IDLE in the imap process (imap-coi-idle.c) */
+	bool idle_fast_notify;
+	unsigned int idle_notify_coalesce_msecs;
+
 	/* parsed from the strings above by the check */
 	enum coi_blocked_action parsed_blocked_action;
 	struct coi_push_policy *parsed_push_policy;

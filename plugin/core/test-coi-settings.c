@@ -44,6 +44,8 @@ static void test_coi_settings_defaults(void)
 	test_assert(array_count(&set->parsed_push_spool_retry_delays) == 4);
 	test_assert(*array_idx(&set->parsed_push_spool_retry_delays, 3) ==
 		    4096);
+	test_assert(set->idle_fast_notify);
+	test_assert(set->idle_notify_coalesce_msecs == 20);
 	pool_unref(&pool);
 	test_end();
 }
@@ -60,6 +62,8 @@ static void test_coi_settings_values(void)
 		"coi_deltachat_turn=turn.example.org:3478",
 		"coi_push_spool_retry_delays=1s 2m",
 		"coi_push_allow=127.0.0.1 push.internal",
+		"coi_idle_fast_notify=no",
+		"coi_idle_notify_coalesce=50 ms",
 		/* empty is unset */
 		"coi_blocked_mailbox=",
 		NULL
@@ -82,6 +86,8 @@ static void test_coi_settings_values(void)
 	test_assert(array_count(&set->parsed_push_spool_retry_delays) == 2);
 	test_assert(*array_idx(&set->parsed_push_spool_retry_delays, 1) ==
 		    120);
+	test_assert(!set->idle_fast_notify);
+	test_assert(set->idle_notify_coalesce_msecs == 50);
 	pool_unref(&pool);
 	test_end();
 }

@@ -8,6 +8,7 @@
 #include "imap-client.h"
 #include "coi-user.h"
 #include "coi-push-protocol.h"
+#include "imap-coi-idle.h"
 #include "imap-coi-plugin.h"
 
 const char *imap_coi_plugin_version = DOVECOT_ABI_VERSION;
@@ -35,8 +36,9 @@ static void imap_coi_client_created(struct client **client)
 		next_hook_client_created(client);
 }
 
-void imap_coi_plugin_init(struct module *module ATTR_UNUSED)
+void imap_coi_plugin_init(struct module *module)
 {
+	imap_coi_idle_init(module);
 	next_hook_client_created =
 		imap_client_created_hook_set(imap_coi_client_created);
 }
@@ -44,4 +46,5 @@ void imap_coi_plugin_init(struct module *module ATTR_UNUSED)
 void imap_coi_plugin_deinit(void)
 {
 	imap_client_created_hook_set(next_hook_client_created);
+	imap_coi_idle_deinit();
 }
