@@ -102,9 +102,10 @@ def deliver_one(lmtp, config, user, chat, msg):
     lmtp.data(msg)
 
 
-def lmtp_process_of(server, lmtp):
-    """The pid of the lmtp process serving this client connection."""
-    port = lmtp.sock.getsockname()[1]
+def process_serving(server_port, sock):
+    """The pid of the server process holding the other end of the client
+    socket sock, connected to server_port on loopback."""
+    port = sock.getsockname()[1]
     with open("/proc/net/tcp") as f:
         lines = f.read().splitlines()[1:]
     inode = None
@@ -112,10 +113,11 @@ def lmtp_process_of(server, lmtp):
         fields = line.split()
         local_port = int(fields[1].split(":")[1], 16)
         remote_port = int(fields[2].split(":")[1], 16)
-        if local_port == server.lmtp_port and remote_port == port:
+        if local_port == server_port and remote_port == port:
             inode = fields[9]
     if inode is None:
-        raise SystemExit("no server socket for the LMTP connection")
+        raise SystemExit("no server socket for the connection from port %d"
+                         % port)
     link = "socket:[%s]" % inode
     for fd in glob.glob("/proc/[0-9]*/fd/*"):
         try:
@@ -123,7 +125,7 @@ def lmtp_process_of(server, lmtp):
                 return fd.split("/")[2]
         except OSError:
             continue
-    raise SystemExit("no process holds the LMTP connection")
+    raise SystemExit("no process holds the connection from port %d" % port)
 
 
 def cpu_ns(pid):
@@ -194,7 +196,8 @@ def run_interleaved(server, configs, baseline, warmup, items, rounds,
         conns[config] = smtplib.LMTP(server.host, server.lmtp_port,
                                      timeout=300)
         conns[config].ehlo("bench.example.org")
-        pids[config] = lmtp_process_of(server, conns[config])
+        pids[config] = process_serving(server.lmtp_port,
+                                        conns[config].sock)
     if len(set(pids.values())) != len(configs):
         raise SystemExit("configurations share lmtp processes: %r" % pids)
 

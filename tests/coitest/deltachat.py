@@ -19,6 +19,8 @@ import threading
 import time
 from collections import deque
 
+from coitest.server import PASSWORD
+
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RPC_SERVER_PATH_FILE = os.path.join(TOP, ".build", "deltachat", "rpc-server-path")
 
@@ -272,3 +274,64 @@ class Account:
         assert self.is_configured()
         self.start_io()
         self.addr = addr
+
+
+# -- two peers in a verified chat (test_deltachat.py, bench_idle.py) -------
+
+# Delta Chat settings that decide what happens to the server copies (see
+# test_deltachat.py): keep them, send read receipts
+DC_CONFIG = {"bcc_self": "1", "mdns_enabled": "1"}
+
+
+class Peer:
+    def __init__(self, account, addr):
+        self.account = account
+        self.addr = addr
+        self.chat_id = None      # the 1:1 chat with the other peer
+        self.contact_id = None   # the other peer as a contact
+        self.deleted_uids = 0    # messages the core deleted on the server
+
+    def wait_deleted(self):
+        """Waits for the core to delete a message on the server (it
+        deletes SecureJoin handshake messages once processed); counts the
+        UIDs it names ("IMAP messages 2,5:6 marked as deleted")."""
+        event = self.account.wait_for("ImapMessageDeleted")
+        uid_set = event["msg"].split()[2]
+        for part in uid_set.split(","):
+            first, _, last = part.partition(":")
+            self.deleted_uids += int(last or first) - int(first) + 1
+
+
+def setup_pair(server, rpc, addrs):
+    """Two configured accounts (Peer) on the server that verified each
+    other with SecureJoin, with DC_CONFIG."""
+    peers = []
+    for addr, name in zip(addrs, ("alice", "bob")):
+        account = Account(rpc)
+        account.configure_plain(addr, PASSWORD, server.host,
+                                server.imap_port, server.smtp_port,
+                                dict(DC_CONFIG, displayname=name))
+        peers.append(Peer(account, addr))
+    alice, bob = peers
+    # Delta Chat ignores what INBOX already holds when it first selects it,
+    # so a handshake message that arrives before then is never read (with
+    # IDLE reporting at once, SecureJoin can be that fast): start once both
+    # inbox loops idle
+    for peer in peers:
+        peer.account.wait_for("ImapInboxIdle", timeout=60)
+
+    # Bob scans Alice's QR code; both ends verify each other's key
+    qr = alice.account.get_chat_securejoin_qr_code(None)
+    bob.chat_id = bob.account.secure_join(qr)
+    done = alice.account.wait_for("SecurejoinInviterProgress", progress=1000)
+    alice.chat_id = done["chatId"]
+    alice.contact_id = done["contactId"]
+    done = bob.account.wait_for("SecurejoinJoinerProgress", progress=1000)
+    bob.contact_id = done["contactId"]
+    for peer in peers:
+        assert peer.account.get_basic_chat_info(peer.chat_id)["isEncrypted"]
+        assert peer.account.get_contact(peer.contact_id)["isVerified"]
+        # let the core finish its handshake clean-up on the server before
+        # the mailboxes are checked
+        peer.wait_deleted()
+    return alice, bob

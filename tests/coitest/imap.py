@@ -6,7 +6,9 @@ responses into tokens: bytes for atoms/strings/literals, None for NIL and
 lists for parenthesised groups."""
 
 import re
+import select
 import socket
+import time
 
 COI_CONFIG = "/private/vendor/vendor.dovecot/coi/config"
 COI_ENABLED = COI_CONFIG + "/enabled"
@@ -286,3 +288,60 @@ def assert_cannot(resp, *must_contain):
         assert marker not in resp.text, resp
     for text in must_contain:
         assert text in resp.text, resp
+
+
+class Listener:
+    """An IMAP session that selected INBOX and waits for what the server
+    sends on its own."""
+
+    def __init__(self, imap):
+        self.imap = imap
+        self.data = b""
+        # (end offset in data, time.monotonic() it arrived) per recv()
+        self.chunks = []
+        imap.ok("SELECT", "INBOX")
+
+    def wait_for(self, pattern, timeout=20):
+        """The first match of pattern in what the server sent; fails if
+        nothing matches within timeout (a bound against hangs, not a speed
+        requirement)."""
+        regex = re.compile(pattern)
+        deadline = time.time() + timeout
+        while True:
+            m = regex.search(self.data)
+            if m:
+                return m
+            left = deadline - time.time()
+            assert left > 0, "the server sent %r, no %r" % (self.data,
+                                                            pattern)
+            ready, _, _ = select.select([self.imap.sock], [], [],
+                                        min(left, 1))
+            if ready:
+                self.receive()
+
+    def receive(self):
+        """Reads what the server sent (the socket is readable)."""
+        chunk = self.imap.sock.recv(65536)
+        assert chunk, "connection closed: %r" % self.data
+        self.data += chunk
+        self.chunks.append((len(self.data), time.monotonic()))
+
+    def arrival(self, match):
+        """When the end of match arrived (time.monotonic())."""
+        for end, when in self.chunks:
+            if end >= match.end():
+                return when
+        raise ValueError("match beyond the data received")
+
+
+class Idler(Listener):
+    """A session idling on INBOX."""
+
+    def __init__(self, imap):
+        super().__init__(imap)
+        imap.send(b"i1 IDLE\r\n")
+        assert imap._read_response().startswith(b"+")
+
+    def done(self):
+        self.imap.send(b"DONE\r\n")
+        self.wait_for(rb"i1 OK ")

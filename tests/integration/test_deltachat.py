@@ -32,15 +32,13 @@ import time
 
 import pytest
 
-from coitest.deltachat import (Account, RpcServer, STATE_IN_SEEN,
+from coitest.deltachat import (RpcServer, STATE_IN_SEEN,
                                STATE_OUT_MDN_RCVD, new_devicetoken,
-                               register_devicetoken)
+                               register_devicetoken, setup_pair)
 from coitest.imap import COI_ENABLED, COI_MESSAGE_FILTER, quote, tokenize
 from coitest.deltachat_notifier import Notifier
-from coitest.server import PASSWORD
 
 CHATS = "COI/Chats"
-DC_CONFIG = {"bcc_self": "1", "mdns_enabled": "1"}
 # "vanilla" is the baseline: users without any COI plugin
 MODES = ["vanilla", "off", "none", "seen"]
 
@@ -114,25 +112,6 @@ def wait_until(what, probe, timeout=20):
 
 # -- the Delta Chat side -------------------------------------------------
 
-class Peer:
-    def __init__(self, account, addr):
-        self.account = account
-        self.addr = addr
-        self.chat_id = None      # the 1:1 chat with the other peer
-        self.contact_id = None   # the other peer as a contact
-        self.deleted_uids = 0    # messages the core deleted on the server
-
-    def wait_deleted(self):
-        """Waits for the core to delete a message on the server (it
-        deletes SecureJoin handshake messages once processed); counts the
-        UIDs it names ("IMAP messages 2,5:6 marked as deleted")."""
-        event = self.account.wait_for("ImapMessageDeleted")
-        uid_set = event["msg"].split()[2]
-        for part in uid_set.split(","):
-            first, _, last = part.partition(":")
-            self.deleted_uids += int(last or first) - int(first) + 1
-
-
 def new_users(server, mode):
     if mode == "vanilla":
         return [server.new_vanilla_user(), server.new_vanilla_user()]
@@ -148,34 +127,6 @@ def set_coi_mode(imap_connect, addr, mode):
         return
     imap.ok("SETMETADATA", '""', "(%s yes)" % COI_ENABLED)
     imap.ok("SETMETADATA", '""', "(%s %s)" % (COI_MESSAGE_FILTER, mode))
-
-
-def setup_pair(server, rpc, addrs):
-    """Two configured accounts that verified each other with SecureJoin."""
-    peers = []
-    for addr, name in zip(addrs, ("alice", "bob")):
-        account = Account(rpc)
-        account.configure_plain(addr, PASSWORD, server.host,
-                                server.imap_port, server.smtp_port,
-                                dict(DC_CONFIG, displayname=name))
-        peers.append(Peer(account, addr))
-    alice, bob = peers
-
-    # Bob scans Alice's QR code; both ends verify each other's key
-    qr = alice.account.get_chat_securejoin_qr_code(None)
-    bob.chat_id = bob.account.secure_join(qr)
-    done = alice.account.wait_for("SecurejoinInviterProgress", progress=1000)
-    alice.chat_id = done["chatId"]
-    alice.contact_id = done["contactId"]
-    done = bob.account.wait_for("SecurejoinJoinerProgress", progress=1000)
-    bob.contact_id = done["contactId"]
-    for peer in peers:
-        assert peer.account.get_basic_chat_info(peer.chat_id)["isEncrypted"]
-        assert peer.account.get_contact(peer.contact_id)["isVerified"]
-        # let the core finish its handshake clean-up on the server before
-        # the mailboxes are checked
-        peer.wait_deleted()
-    return alice, bob
 
 
 def send_and_read(sender, receiver, text):

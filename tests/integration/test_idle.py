@@ -8,13 +8,11 @@ in its event category coi-idle each time it reports a change itself, so
 with "log_debug = category=coi-idle" a test tells the fast path from
 Dovecot's own delayed one without timing anything."""
 
-import re
-import select
 import time
 
 import pytest
 
-from coitest.imap import COI_ENABLED
+from coitest.imap import COI_ENABLED, Idler, Listener
 from coitest.mail import compose, lmtp_send
 from coitest.server import DOVECOT_24, DevServer
 
@@ -28,49 +26,6 @@ def server():
     srv.start()
     yield srv
     srv.cleanup()
-
-
-class Listener:
-    """An IMAP session that selected INBOX and waits for what the server
-    sends on its own."""
-
-    def __init__(self, imap):
-        self.imap = imap
-        self.data = b""
-        imap.ok("SELECT", "INBOX")
-
-    def wait_for(self, pattern, timeout=20):
-        """The first match of pattern in what IDLE sent; fails if nothing
-        matches within timeout (a bound against hangs, not a speed
-        requirement)."""
-        regex = re.compile(pattern)
-        deadline = time.time() + timeout
-        while True:
-            m = regex.search(self.data)
-            if m:
-                return m
-            left = deadline - time.time()
-            assert left > 0, "IDLE sent %r, no %r" % (self.data, pattern)
-            ready, _, _ = select.select([self.imap.sock], [], [],
-                                        min(left, 1))
-            if ready:
-                chunk = self.imap.sock.recv(65536)
-                assert chunk, "connection closed: %r" % self.data
-                self.data += chunk
-
-
-
-class Idler(Listener):
-    """A session idling on INBOX."""
-
-    def __init__(self, imap):
-        super().__init__(imap)
-        imap.send(b"i1 IDLE\r\n")
-        assert imap._read_response().startswith(b"+")
-
-    def done(self):
-        self.imap.send(b"DONE\r\n")
-        self.wait_for(rb"i1 OK ")
 
 
 def deliver(server, user, count=1):
