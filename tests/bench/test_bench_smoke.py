@@ -69,3 +69,10 @@ def test_bench_devicetoken():
     assert rows[-3:] == ["no device tokens",
                          "1 token, notifier answers 200",
                          "1 token, notifier never answers"], out
+
+
+def test_bench_idle():
+    out = run_bench("bench_idle.py", "--messages", "2", "--smtp", "2",
+                    "--deltachat", "1", "--burst", "10", "--rounds", "1")
+    # LMTP, SMTP, Delta Chat, burst
+    assert table_rows(out) == ["coi plugin", "vanilla"] * 4
