@@ -44,7 +44,7 @@
 struct imap_coi_idle_mailbox {
 	union mailbox_module_context module_ctx;
 	/* category coi-idle: "log_debug = category=coi-idle" shows every
-	   report made here */
+	   report made here; NULL until the mailbox is first watched */
 	struct event *event;
 
 	unsigned int base_window_msecs;
@@ -148,6 +148,13 @@ static void imap_coi_idle_watch(struct mailbox *box,
 	const char *paths[IMAP_COI_IDLE_MAX_WATCHES];
 	unsigned int i, count;
 
+	/* created here, not when the mailbox is allocated: sessions that
+	   never IDLE pay nothing */
+	if (ibox->event == NULL) {
+		ibox->event = event_create(box->event);
+		event_add_category(ibox->event, &event_category_coi_idle);
+		event_set_append_log_prefix(ibox->event, "coi: ");
+	}
 	count = imap_coi_idle_watched_paths(box, paths);
 	for (i = 0; i < count; i++) {
 		/* NOTFOUND or NOSUPPORT: Dovecot could not watch it either,
@@ -204,9 +211,6 @@ static void imap_coi_idle_mailbox_allocated(struct mailbox *box)
 	v->notify_changes = imap_coi_idle_notify_changes;
 	v->close = imap_coi_idle_close;
 	v->free = imap_coi_idle_free;
-	ibox->event = event_create(box->event);
-	event_add_category(ibox->event, &event_category_coi_idle);
-	event_set_append_log_prefix(ibox->event, "coi: ");
 	ibox->base_window_msecs = set->idle_notify_coalesce_msecs;
 	MODULE_CONTEXT_SET(box, imap_coi_idle_storage_module, ibox);
 }
