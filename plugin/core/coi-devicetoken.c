@@ -17,6 +17,7 @@
 #include "coi-push-submit.h"
 #include "coi-config-cache.h"
 #include "coi-webpush-payload.h"
+#include "coi-turn.h"
 #include "coi-devicetoken.h"
 
 #include <sys/stat.h>
@@ -491,14 +492,31 @@ coi_deltachat_server_get(struct mailbox *box, const char *key,
 			 struct mail_attribute_value *value_r)
 {
 	struct mail_user *user = mailbox_get_namespace(box)->user;
-	const char *name, *value;
+	const struct coi_settings *set;
+	const char *name, *value, *error;
+	int ret;
 
 	if (!coi_user_has_plugin(user)) {
 		return box->v.attribute_get(box, MAIL_ATTRIBUTE_TYPE_SHARED,
 					    key, value_r);
 	}
 	name = key + strlen(COI_DELTACHAT_SERVER_PREFIX);
-	value = coi_deltachat_server_entry(coi_user_settings(user), name);
+	set = coi_user_settings(user);
+	if (strcmp(name, "turn") == 0) {
+		ret = coi_turn_entry(set, ioloop_time, &value, &error);
+		if (ret < 0) {
+			/* NIL: Delta Chat falls back to its public servers
+			   instead of failing the whole GETMETADATA */
+			e_error(user->event, "coi: Delta Chat TURN "
+				"credentials: %s", error);
+			return 0;
+		}
+		if (ret > 0) {
+			value_r->value = value;
+			return 1;
+		}
+	}
+	value = coi_deltachat_server_entry(set, name);
 	if (value == NULL || value[0] == '\0')
 		return 0;
 	value_r->value = value;

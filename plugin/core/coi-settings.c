@@ -7,6 +7,8 @@
 #include "coi-push-policy.h"
 #include "coi-settings.h"
 
+#include <ctype.h>
+
 #undef DEF
 #define DEF(type, name, key) \
 	SETTING_DEFINE_STRUCT_##type(key, name, struct coi_settings)
@@ -46,6 +48,11 @@ static const struct setting_define coi_setting_defines[] = {
 	    "coi_deltachat_maxsmtprecipients"),
 	DEF(STR, deltachat_irohrelay, "coi_deltachat_irohrelay"),
 	DEF(STR, deltachat_turn, "coi_deltachat_turn"),
+	DEF(STR, deltachat_turn_host, "coi_deltachat_turn_host"),
+	DEF(UINT, deltachat_turn_port, "coi_deltachat_turn_port"),
+	DEF(STR, deltachat_turn_secret, "coi_deltachat_turn_secret"),
+	DEF(STR, deltachat_turn_secret_file, "coi_deltachat_turn_secret_file"),
+	DEF(TIME, deltachat_turn_lifetime_secs, "coi_deltachat_turn_lifetime"),
 
 	DEF(BOOL, idle_fast_notify, "coi_idle_fast_notify"),
 	DEF(TIME_MSECS, idle_notify_coalesce_msecs,
@@ -87,6 +94,11 @@ static const struct coi_settings coi_default_settings = {
 	.deltachat_maxsmtprecipients = "",
 	.deltachat_irohrelay = "",
 	.deltachat_turn = "",
+	.deltachat_turn_host = "",
+	.deltachat_turn_port = 3478,
+	.deltachat_turn_secret = "",
+	.deltachat_turn_secret_file = "",
+	.deltachat_turn_lifetime_secs = 5 * 24 * 60 * 60,
 
 	.idle_fast_notify = TRUE,
 	.idle_notify_coalesce_msecs = 20,
@@ -128,6 +140,63 @@ coi_settings_parse_push_allow(struct coi_settings *set, pool_t pool,
 	return TRUE;
 }
 
+/* Delta Chat splits the TURN entry at its colons, so the host is a DNS
+   name or an IPv4 address, never an IPv6 literal. */
+static bool coi_settings_turn_host_is_valid(const char *host)
+{
+	const char *p;
+
+	if (host[0] == '\0' || strlen(host) > 253)
+		return FALSE;
+	for (p = host; *p != '\0'; p++) {
+		if (!i_isalnum(*p) && *p != '.' && *p != '-' && *p != '_')
+			return FALSE;
+	}
+	return TRUE;
+}
+
+/* The TURN server with a shared secret: complete or not used. Errors
+   name settings, never the secret's value. (A static coi_deltachat_turn
+   next to it is no error: it wins, so that a userdb field can give one
+   user other credentials.) */
+static bool
+coi_settings_check_turn(const struct coi_settings *set, const char **error_r)
+{
+	bool have_secret = set->deltachat_turn_secret[0] != '\0';
+	bool have_secret_file = set->deltachat_turn_secret_file[0] != '\0';
+
+	if (set->deltachat_turn_host[0] == '\0')
+		return TRUE;
+	if (!coi_settings_turn_host_is_valid(set->deltachat_turn_host)) {
+		*error_r = t_strdup_printf(
+			"Invalid coi_deltachat_turn_host=%s: a host name or an "
+			"IPv4 address (Delta Chat cannot read an IPv6 address "
+			"there)", set->deltachat_turn_host);
+		return FALSE;
+	}
+	if (set->deltachat_turn_port == 0 ||
+	    set->deltachat_turn_port > 65535) {
+		*error_r = t_strdup_printf(
+			"Invalid coi_deltachat_turn_port=%u: not a port number",
+			set->deltachat_turn_port);
+		return FALSE;
+	}
+	if (have_secret == have_secret_file) {
+		*error_r = have_secret ?
+			"coi_deltachat_turn_secret and "
+			"coi_deltachat_turn_secret_file are both set: use one" :
+			"coi_deltachat_turn_host needs coi_deltachat_turn_secret "
+			"or coi_deltachat_turn_secret_file";
+		return FALSE;
+	}
+	if (set->deltachat_turn_lifetime_secs == 0) {
+		*error_r = "Invalid coi_deltachat_turn_lifetime=0: "
+			"credentials must live longer than that";
+		return FALSE;
+	}
+	return TRUE;
+}
+
 /* The values that need more than the parser's type check. Each resets its
    setting to the default and parses that when its value is invalid. */
 void coi_settings_parse_derived(struct coi_settings *set, pool_t pool,
@@ -138,7 +207,11 @@ void coi_settings_parse_derived(struct coi_settings *set, pool_t pool,
 #if COI_DOVECOT_24
 	/* doveconf checks values with %{variables} before they are known */
 	if (set->push_allow == set_value_unknown ||
-	    set->push_spool_retry_delays == set_value_unknown)
+	    set->push_spool_retry_delays == set_value_unknown ||
+	    set->deltachat_turn == set_value_unknown ||
+	    set->deltachat_turn_host == set_value_unknown ||
+	    set->deltachat_turn_secret == set_value_unknown ||
+	    set->deltachat_turn_secret_file == set_value_unknown)
 		return;
 #endif
 	set->parsed_blocked_action =
@@ -157,6 +230,11 @@ void coi_settings_parse_derived(struct coi_settings *set, pool_t pool,
 			coi_default_settings.push_spool_retry_delays;
 		if (!coi_settings_parse_retry_delays(set, pool, &error))
 			i_unreached();
+	}
+	if (!coi_settings_check_turn(set, &error)) {
+		/* no generated credentials rather than broken ones */
+		array_push_back(errors, &error);
+		set->deltachat_turn_host = coi_default_settings.deltachat_turn_host;
 	}
 }
 

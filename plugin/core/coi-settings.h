@@ -61,6 +61,12 @@ struct coi_settings {
 	const char *deltachat_maxsmtprecipients;
 	const char *deltachat_irohrelay;
 	const char *deltachat_turn;
+	/* or computed per lookup, with coturn's shared secret (coi-turn.c) */
+	const char *deltachat_turn_host;
+	unsigned int deltachat_turn_port;
+	const char *deltachat_turn_secret;
+	const char *deltachat_turn_secret_file;
+	unsigned int deltachat_turn_lifetime_secs;
 
 	/* IDLE in the imap process (imap-coi-idle.c) */
 	bool idle_fast_notify;

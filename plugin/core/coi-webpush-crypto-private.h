@@ -42,8 +42,6 @@ struct coi_webpush_vapid_key {
 /* The last OpenSSL error as "func failed: ...", with the error queue
    emptied. */
 const char *coi_webpush_openssl_error(const char *func);
-/* Zeroes the secret in buf and empties it. */
-void coi_webpush_buffer_clear(buffer_t *buf);
 bool coi_webpush_pkey_is_p256(EVP_PKEY *pkey);
 int coi_webpush_pkey_get_point(EVP_PKEY *pkey,
 	unsigned char point_r[COI_WEBPUSH_P256_POINT_SIZE]);

@@ -11,6 +11,7 @@
 #include "randgen.h"
 #include "safe-memset.h"
 #include "write-full.h"
+#include "coi-secret-file.h"
 #include "coi-webpush-crypto.h"
 #include "coi-webpush-crypto-private.h"
 
@@ -21,48 +22,6 @@
 /*
  * Key and secret files
  */
-
-/* Read a small file into contents. Returns 1 if read, 0 if it does not
-   exist, -1 on error. */
-static int
-coi_webpush_file_read(const char *path, buffer_t *contents,
-		      const char **error_r)
-{
-	unsigned char buf[4096];
-	ssize_t ret;
-	int fd;
-
-	fd = open(path, O_RDONLY);
-	if (fd == -1) {
-		if (errno == ENOENT)
-			return 0;
-		*error_r = t_strdup_printf("open(%s) failed: %m", path);
-		return -1;
-	}
-	while ((ret = read(fd, buf, sizeof(buf))) != 0) {
-		if (ret < 0) {
-			if (errno == EINTR)
-				continue;
-			*error_r = t_strdup_printf("read(%s) failed: %m", path);
-			break;
-		}
-		if (contents->used + (size_t)ret > COI_WEBPUSH_FILE_MAX_SIZE) {
-			*error_r = t_strdup_printf(
-				"%s is too large (more than %u bytes)",
-				path, COI_WEBPUSH_FILE_MAX_SIZE);
-			ret = -1;
-			break;
-		}
-		buffer_append(contents, buf, ret);
-	}
-	safe_memset(buf, 0, sizeof(buf));
-	i_close_fd(&fd);
-	if (ret < 0) {
-		coi_webpush_buffer_clear(contents);
-		return -1;
-	}
-	return 1;
-}
 
 /* Create path with the given contents and mode 0600, atomically: the data
    goes to a temporary file in the same directory, which is then hard linked
@@ -132,7 +91,8 @@ coi_webpush_file_load(const char *path, bool create, const char *what,
 	const char *error;
 	int ret;
 
-	ret = coi_webpush_file_read(path, contents, &error);
+	ret = coi_secret_file_read(path, COI_WEBPUSH_FILE_MAX_SIZE, contents,
+				   &error);
 	if (ret > 0)
 		return 0;
 	if (ret < 0) {
@@ -152,7 +112,7 @@ coi_webpush_file_load(const char *path, bool create, const char *what,
 				      &error);
 	if (ret > 0)
 		return 0;
-	coi_webpush_buffer_clear(contents);
+	coi_secret_buffer_clear(contents);
 	if (ret < 0) {
 		*error_r = t_strdup_printf("%s %s: creating it failed: %s",
 					   what, path, error);
@@ -161,7 +121,8 @@ coi_webpush_file_load(const char *path, bool create, const char *what,
 
 	/* Another process created it first; use its contents, so that all
 	   processes agree. */
-	ret = coi_webpush_file_read(path, contents, &error);
+	ret = coi_secret_file_read(path, COI_WEBPUSH_FILE_MAX_SIZE, contents,
+				   &error);
 	if (ret > 0)
 		return 0;
 	if (ret < 0)
@@ -307,7 +268,7 @@ int coi_webpush_vapid_key_load(const char *path, bool create,
 				  contents, error_r) < 0)
 		return -1;
 	ret = coi_webpush_vapid_key_parse(contents, key_r, &error);
-	coi_webpush_buffer_clear(contents);
+	coi_secret_buffer_clear(contents);
 	if (ret < 0) {
 		*error_r = t_strdup_printf("VAPID key file %s: %s",
 					   path, error);
@@ -403,7 +364,7 @@ int coi_webpush_secret_load(const char *path, bool create,
 				  contents, error_r) < 0)
 		return -1;
 	ret = coi_webpush_secret_parse(contents, secret_out);
-	coi_webpush_buffer_clear(contents);
+	coi_secret_buffer_clear(contents);
 	if (ret < 0) {
 		*error_r = t_strdup_printf(
 			"WebPush secret file %s: not %u hex digits "

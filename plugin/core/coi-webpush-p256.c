@@ -5,7 +5,6 @@
 
 #include "lib.h"
 #include "sha2.h"
-#include "safe-memset.h"
 #include "coi-webpush-crypto.h"
 #include "coi-webpush-crypto-private.h"
 
@@ -27,13 +26,6 @@ const char *coi_webpush_openssl_error(const char *func)
 	}
 	ERR_clear_error();
 	return error;
-}
-
-void coi_webpush_buffer_clear(buffer_t *buf)
-{
-	if (buf->used > 0)
-		safe_memset(buffer_get_modifiable_data(buf, NULL), 0, buf->used);
-	buffer_set_used_size(buf, 0);
 }
 
 /*

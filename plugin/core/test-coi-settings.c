@@ -46,6 +46,9 @@ static void test_coi_settings_defaults(void)
 		    4096);
 	test_assert(set->idle_fast_notify);
 	test_assert(set->idle_notify_coalesce_msecs == 20);
+	test_assert_strcmp(set->deltachat_turn_host, "");
+	test_assert(set->deltachat_turn_port == 3478);
+	test_assert(set->deltachat_turn_lifetime_secs == 5 * 86400);
 	pool_unref(&pool);
 	test_end();
 }
@@ -133,6 +136,59 @@ static void test_coi_settings_invalid(void)
 	test_end();
 }
 
+static void test_coi_settings_turn(void)
+{
+	static const char *const valid[] = {
+		"coi_deltachat_turn_host=turn.example.org",
+		"coi_deltachat_turn_port=3479",
+		"coi_deltachat_turn_secret=north-secret",
+		"coi_deltachat_turn_lifetime=2 days",
+		NULL
+	};
+	/* each refused: the generated entry is off, the error names the
+	   settings and never the secret */
+	static const char *const invalid[][5] = {
+		{ "coi_deltachat_turn_host=2001:db8::1",
+		  "coi_deltachat_turn_secret=north-secret", NULL },
+		{ "coi_deltachat_turn_host=turn example",
+		  "coi_deltachat_turn_secret=north-secret", NULL },
+		{ "coi_deltachat_turn_host=turn.example.org",
+		  "coi_deltachat_turn_port=65536",
+		  "coi_deltachat_turn_secret=north-secret", NULL },
+		{ "coi_deltachat_turn_host=turn.example.org", NULL },
+		{ "coi_deltachat_turn_host=turn.example.org",
+		  "coi_deltachat_turn_secret=north-secret",
+		  "coi_deltachat_turn_secret_file=/etc/turn-secret", NULL },
+		{ "coi_deltachat_turn_host=turn.example.org",
+		  "coi_deltachat_turn_secret=north-secret",
+		  "coi_deltachat_turn_lifetime=0", NULL },
+	};
+	const struct coi_settings *set;
+	const char *const *errors;
+	unsigned int i;
+	pool_t pool = pool_alloconly_create("test settings", 1024);
+
+	test_begin("coi settings TURN server with a shared secret");
+	coi_settings_read(pool, test_lookup, &valid[0], &set, &errors);
+	test_assert(errors == NULL);
+	test_assert_strcmp(set->deltachat_turn_host, "turn.example.org");
+	test_assert(set->deltachat_turn_port == 3479);
+	test_assert(set->deltachat_turn_lifetime_secs == 2 * 86400);
+
+	for (i = 0; i < N_ELEMENTS(invalid); i++) {
+		coi_settings_read(pool, test_lookup, &invalid[i][0], &set,
+				  &errors);
+		test_assert_idx(errors != NULL &&
+				str_array_length(errors) == 1, i);
+		test_assert_idx(errors != NULL &&
+				strstr(errors[0], "coi_deltachat_turn") != NULL &&
+				strstr(errors[0], "north-secret") == NULL, i);
+		test_assert_idx(set->deltachat_turn_host[0] == '\0', i);
+	}
+	pool_unref(&pool);
+	test_end();
+}
+
 static void test_coi_settings_get_cache(void)
 {
 	static const char *const none_envs[] = { NULL };
@@ -172,6 +228,7 @@ int main(void)
 		test_coi_settings_defaults,
 		test_coi_settings_values,
 		test_coi_settings_invalid,
+		test_coi_settings_turn,
 		test_coi_settings_get_cache,
 		NULL
 	};

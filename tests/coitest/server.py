@@ -82,13 +82,21 @@ def service_conf(name, settings):
 
 
 def free_ports(count):
-    socks = []
+    """count ports free for both TCP and UDP (coturn takes both)."""
+    ports, socks = [], []
     try:
-        for _ in range(count):
+        while len(ports) < count:
             s = socket.socket()
             s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
+            socks.append(s)  # held, so never handed out twice
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            socks.append(u)
+            try:
+                u.bind(("127.0.0.1", s.getsockname()[1]))
+            except OSError:
+                continue
+            ports.append(s.getsockname()[1])
+        return ports
     finally:
         for s in socks:
             s.close()
@@ -99,7 +107,8 @@ class DevServer:
         self.state_dir = tempfile.mkdtemp(prefix="coi-test-", dir="/var/tmp")
         os.chmod(self.state_dir, 0o755)
         (self.imap_port, self.smtp_port, self.lmtp_port,
-         self.sieve_port, self.imaps_port, self.smtps_port) = free_ports(6)
+         self.sieve_port, self.imaps_port, self.smtps_port,
+         self.turn_port) = free_ports(7)
         self.extra_conf = extra_conf
         self.host = "127.0.0.1"
         # COI_MAIL_FORMAT=maildir|sdbox|mdbox, as for ./run
@@ -119,6 +128,7 @@ class DevServer:
             "COI_SIEVE_PORT": str(self.sieve_port),
             "COI_IMAPS_PORT": str(self.imaps_port),
             "COI_SMTPS_PORT": str(self.smtps_port),
+            "COI_TURN_PORT": str(self.turn_port),
         })
         if self.extra_conf:
             path = os.path.join(self.state_dir, "extra-input.conf")
