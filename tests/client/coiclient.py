@@ -16,7 +16,8 @@ every sync; in extended mode the server does it at delivery.
 
 Client developers can use it as an interoperability tool:
 
-    coi-client --imap HOST:PORT --smtp HOST:PORT --user U --password P check
+    coi-client --user alice@example.org --tls check     (a conformance report)
+    coi-client --imap HOST[:PORT] --smtp HOST[:PORT] --user U --json check
     coi-client ... send bob@example.org "hello"
     coi-client ... sync
     coi-client ... list
@@ -25,7 +26,11 @@ Client developers can use it as an interoperability tool:
 """
 
 import argparse
+import getpass
 import hashlib
+import json
+import os
+import socket
 import email
 import email.policy
 import email.utils
@@ -38,6 +43,14 @@ import time
 import uuid
 from email.message import EmailMessage
 
+__version__ = "0.1.0"
+
+# exit codes
+EXIT_OK = 0
+EXIT_FAILED = 1          # a command failed, or check: a MUST check failed
+EXIT_USAGE = 2           # wrong arguments (argparse)
+EXIT_CONNECT = 3         # could not connect or log in
+
 COI_CONFIG = "/private/vendor/vendor.dovecot/coi/config"
 COI_ENABLED = COI_CONFIG + "/enabled"
 COI_MAILBOX_ROOT = COI_CONFIG + "/mailbox-root"
@@ -49,6 +62,7 @@ BLOCKED_FOLDER = "Blocked"
 for _cmd in ("GETMETADATA", "SETMETADATA", "MOVE", "IDLE", "ENABLE"):
     imaplib.Commands.setdefault(_cmd, ("AUTH", "SELECTED"))
 
+_IMAP_TOKEN_RE = re.compile(r'"(?:\\.|[^"\\])*"|[()]|[^\s()]+')
 _MSGID_RE = re.compile(r"\s*(?:\([^)]*\)\s*)*<\s*([^>]*)>")
 
 
@@ -71,11 +85,14 @@ def is_chat_message(headers):
     return False
 
 
-def parse_hostport(value, default_port):
-    host, _, port = value.rpartition(":")
-    if not host:
-        return value, default_port
-    return host, int(port)
+def address_is_valid(address):
+    """The server's rule for contact addresses (coi-contacts.c): one @ with
+    something on both sides, at most 254 octets, no spaces, control
+    characters, <, >, comma or double quote."""
+    at = address.rfind("@")
+    if at <= 0 or at == len(address) - 1 or len(address.encode()) > 254:
+        return False
+    return not any(ch <= " " or ch in '<>,"\x7f' for ch in address)
 
 
 def address_hash(address):
@@ -128,6 +145,7 @@ class CoiClient:
         self.name = name
         self.imap = None
         self.capabilities = set()
+        self.preauth_capabilities = set()
         self.root = "COI"
         self.sep = "/"
 
@@ -141,6 +159,7 @@ class CoiClient:
             self.imap = imaplib.IMAP4(host, port)
             if self.starttls:
                 self.imap.starttls(ssl_context=self._ssl_context())
+        self.preauth_capabilities = {c.upper() for c in self.imap.capabilities}
         self.imap.login(self.user, self.password)
         typ, data = self.imap.capability()
         self.capabilities = set(data[0].decode().upper().split())
@@ -203,20 +222,31 @@ class CoiClient:
         if typ != "OK":
             raise CoiError("GETMETADATA failed: %s" % data)
         typ, data = self.imap._untagged_response(typ, data, "METADATA")
-        result = {}
+        # imaplib splits responses at literals: (text ending in {N},
+        # literal) tuples and plain text. An entry name is an atom starting
+        # with "/", its value the next string: quoted, literal or NIL.
+        tokens = []
         for item in data:
-            if isinstance(item, tuple):
-                # b'"" (/entry {N}', b'value'
-                entry = item[0].decode().split("(")[-1].split()[0]
-                result[entry] = item[1].decode()
-            elif item:
-                for entry, value in re.findall(
-                        r'(/[^\s()]+) (NIL|"[^"]*"|[^\s()]+)', item.decode()):
-                    result[entry] = None if value == "NIL" else value.strip('"')
+            head, literal = item if isinstance(item, tuple) else (item, None)
+            tokens += _IMAP_TOKEN_RE.findall((head or b"").decode(
+                errors="replace"))
+            if literal is not None and tokens and \
+                    re.match(r"^\{\d+\+?\}$", tokens[-1]):
+                tokens[-1] = ("literal", literal.decode(errors="replace"))
+        result = {}
+        for i, token in enumerate(tokens[:-1]):
+            if isinstance(token, str) and token.startswith("/"):
+                value = tokens[i + 1]
+                if isinstance(value, tuple):
+                    result[token] = value[1]
+                elif value.upper() == "NIL":
+                    result[token] = None
+                elif value.startswith('"'):
+                    result[token] = re.sub(r'\\(.)', r"\1", value[1:-1])
         return result
 
     def setmetadata(self, entry, value):
-        val = "NIL" if value is None else '"%s"' % value
+        val = "NIL" if value is None else self.imap_string(value)
         return self.imap._simple_command("SETMETADATA", '""',
                                          "(%s %s)" % (entry, val))
 
@@ -235,16 +265,27 @@ class CoiClient:
                 self.root = root
         else:
             for box, subscribe in ((self.chats, True), (self.contacts, False)):
-                typ, data = self.imap.create(self._quote(box))
+                typ, data = self.imap.create(self.quote(box))
                 if typ != "OK" and b"ALREADYEXISTS" not in data[0].upper() \
                         and b"EXISTS" not in data[0].upper():
                     raise CoiError("CREATE %s failed: %s" % (box, data))
                 if subscribe:
-                    self.imap.subscribe(self._quote(box))
+                    self.imap.subscribe(self.quote(box))
 
     @staticmethod
-    def _quote(name):
+    def quote(name):
+        """An IMAP quoted string."""
         return '"%s"' % name.replace("\\", "\\\\").replace('"', '\\"')
+
+
+    @staticmethod
+    def imap_string(value):
+        """value as an IMAP string: quoted (8-bit and line ends are not
+        allowed there, so those values are refused here)."""
+        if any(ord(ch) > 126 or ch in "\r\n\0" for ch in value):
+            raise CoiError("a METADATA value with line ends or non-ASCII "
+                           "text is not supported by this client")
+        return CoiClient.quote(value)
 
     # -- composing and sending -----------------------------------------
     def compose(self, to, text, reply_to=None, subject=None):
@@ -292,7 +333,7 @@ class CoiClient:
     # -- reading -------------------------------------------------------
     def _fetch_headers(self, mailbox):
         """[(uid, flags, headers)] of a mailbox."""
-        typ, _ = self.imap.select(self._quote(mailbox))
+        typ, _ = self.imap.select(self.quote(mailbox))
         if typ != "OK":
             return []
         typ, data = self.imap.uid("FETCH", "1:*", "(UID FLAGS BODY.PEEK[HEADER])")
@@ -310,12 +351,12 @@ class CoiClient:
     def _move(self, mailbox, uids, dest):
         if not uids:
             return
-        self.imap.select(self._quote(mailbox))
+        self.imap.select(self.quote(mailbox))
         uidset = ",".join(str(u) for u in uids)
         if "MOVE" in self.capabilities:
-            self._check(self.imap.uid("MOVE", uidset, self._quote(dest)), "MOVE")
+            self._check(self.imap.uid("MOVE", uidset, self.quote(dest)), "MOVE")
         else:
-            self._check(self.imap.uid("COPY", uidset, self._quote(dest)), "COPY")
+            self._check(self.imap.uid("COPY", uidset, self.quote(dest)), "COPY")
             self.imap.uid("STORE", uidset, "+FLAGS.SILENT", "(\\Deleted)")
             self.imap.expunge()
 
@@ -325,6 +366,8 @@ class CoiClient:
         nothing to do. Returns the number of messages moved."""
         if self.extended:
             return 0
+        # the folders it files into (a sync before setup)
+        self.setup()
         blocked = self.blocked_hashes()
         to_blocked, to_chats, to_sent, mark_seen = [], [], [], []
         me = self.user.lower()
@@ -349,6 +392,11 @@ class CoiClient:
         if mark_seen:
             self.imap.uid("STORE", ",".join(map(str, mark_seen)),
                           "+FLAGS.SILENT", "(\\Seen)")
+        if to_chats:
+            # coi-server-spec: a chat carries $Chat; in plain mode the
+            # client sets it, as a COI server would at delivery
+            self.imap.uid("STORE", ",".join(map(str, to_chats)),
+                          "+FLAGS.SILENT", "(%s)" % CHAT_KEYWORD)
         if to_blocked:
             self._create(BLOCKED_FOLDER, subscribe=True)
         self._move("INBOX", to_blocked, BLOCKED_FOLDER)
@@ -358,11 +406,11 @@ class CoiClient:
 
     # -- contacts and blocking -----------------------------------------
     def _create(self, box, subscribe=False):
-        typ, data = self.imap.create(self._quote(box))
+        typ, data = self.imap.create(self.quote(box))
         if typ != "OK" and b"EXISTS" not in (data[0] or b"").upper():
             raise CoiError("CREATE %s failed: %s" % (box, data))
         if typ == "OK" and subscribe:
-            self.imap.subscribe(self._quote(box))
+            self.imap.subscribe(self.quote(box))
 
     def contacts_list(self):
         """[(uid, set of COI-From-Hash values, blocked)] of COI/Contacts."""
@@ -395,15 +443,15 @@ class CoiClient:
 
     def _replace_contact(self, uid, message):
         """Updates a contact as the spec says: APPEND, then EXPUNGE."""
-        self._check(self.imap.append(self._quote(self.contacts), None, None,
+        self._check(self.imap.append(self.quote(self.contacts), None, None,
                                      message), "APPEND contact")
         if uid is not None:
-            self.imap.select(self._quote(self.contacts))
+            self.imap.select(self.quote(self.contacts))
             self.imap.uid("STORE", str(uid), "+FLAGS.SILENT", "(\\Deleted)")
             self._check(self.imap.uid("EXPUNGE", str(uid)), "UID EXPUNGE")
 
     def _raw(self, mailbox, uid):
-        self.imap.select(self._quote(mailbox))
+        self.imap.select(self.quote(mailbox))
         typ, data = self.imap.uid("FETCH", str(uid), "(BODY.PEEK[])")
         return next(item[1] for item in data if isinstance(item, tuple))
 
@@ -450,7 +498,7 @@ class CoiClient:
     def read(self, mailbox, uid):
         """The message as email.message.Message; sets \\Seen like any
         client reading it (which, in seen mode, files a chat)."""
-        self.imap.select(self._quote(mailbox))
+        self.imap.select(self.quote(mailbox))
         typ, data = self.imap.uid("FETCH", str(uid), "(BODY[])")
         for item in data or []:
             if isinstance(item, tuple):
@@ -460,7 +508,7 @@ class CoiClient:
     def wait_for(self, mailbox, count, timeout=20):
         deadline = time.time() + timeout
         while time.time() < deadline:
-            typ, data = self.imap.status(self._quote(mailbox), "(MESSAGES)")
+            typ, data = self.imap.status(self.quote(mailbox), "(MESSAGES)")
             if typ == "OK":
                 n = int(re.search(rb"MESSAGES (\d+)", data[0]).group(1))
                 if n >= count:
@@ -468,81 +516,46 @@ class CoiClient:
             time.sleep(0.2)
         return None
 
-    # -- interoperability check ----------------------------------------
-    def check(self, timeout=20):
-        """[(feature, result, detail)] of what the server supports, with
-        each filter mode tried end to end on this account."""
-        rows = []
-        for cap in ("COI", "WEBPUSH", "METADATA", "IDLE", "MOVE"):
-            rows.append((cap, "yes" if cap in self.capabilities else "no", ""))
-        rows.append(("mode", self.mode,
-                     "server files chats" if self.extended else
-                     "this client files chats"))
-        if not self.extended:
-            return rows
-        saved = self.getmetadata(COI_CONFIG, depth=1)
-        rows.append(("mailbox-root", saved.get(COI_MAILBOX_ROOT, "?"), ""))
-        try:
-            for mode in FILTER_MODES:
-                rows.append(("filter " + mode,) + self._check_mode(mode, timeout))
-        finally:
-            self.setmetadata(COI_MESSAGE_FILTER, saved.get(COI_MESSAGE_FILTER))
-            self.setmetadata(COI_ENABLED, saved.get(COI_ENABLED))
-        return rows
 
-    def _locate(self, msgid):
-        for box in ("INBOX", self.chats):
-            for uid, flags, h in self._fetch_headers(box):
-                if str(h.get("Message-ID", "")).strip() == msgid:
-                    return box, uid, flags
-        return None, None, None
-
-    def _check_mode(self, mode, timeout):
-        self.setup(mode)
-        msg = self.send(self.compose(self.user, "check %s" % mode,
-                                     subject="COI check %s" % mode))
-        msgid = str(msg["Message-ID"])
-        deadline = time.time() + timeout
-        box = None
-        while box is None and time.time() < deadline:
-            box, uid, flags = self._locate(msgid)
-            if box is None:
-                time.sleep(0.3)
-        if box is None:
-            return ("FAIL", "test chat never arrived")
-        want = self.chats if mode == "active" else "INBOX"
-        if box != want:
-            return ("FAIL", "chat landed in %s, expected %s" % (box, want))
-        if CHAT_KEYWORD not in flags:
-            return ("FAIL", "no %s keyword" % CHAT_KEYWORD)
-        if mode == "seen":
-            self.read("INBOX", uid)
-            box2 = None
-            deadline = time.time() + timeout
-            while time.time() < deadline:
-                box2, _, _ = self._locate(msgid)
-                if box2 == self.chats:
-                    break
-                time.sleep(0.3)
-            if box2 != self.chats:
-                return ("FAIL", "read chat stayed in %s" % box2)
-            return ("ok", "INBOX, then %s once read" % self.chats)
-        return ("ok", "delivered to %s with %s" % (box, CHAT_KEYWORD))
+class UsageError(Exception):
+    pass
 
 
-def format_table(rows):
-    widths = [max(len(str(r[i])) for r in rows) for i in range(3)]
-    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()
-                     for r in rows)
+def parse_hostport(value, default_host, default_port):
+    """HOST[:PORT] (an IPv6 address in brackets); either part may be
+    missing."""
+    if not value:
+        return default_host, default_port
+    m = re.match(r"^(?:\[([^\]]+)\]|([^:]*))(?::(\d+))?$", value)
+    if not m:
+        raise UsageError("%r is not HOST[:PORT]" % value)
+    host = m.group(1) or m.group(2) or default_host
+    port = int(m.group(3)) if m.group(3) else default_port
+    if not 0 < port < 65536:
+        raise UsageError("%r: the port must be 1-65535" % value)
+    return host, port
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(prog="coi-client", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--imap", default="127.0.0.1:1143", help="HOST:PORT")
-    p.add_argument("--smtp", default="127.0.0.1:1025", help="HOST:PORT")
-    p.add_argument("--user", required=True)
-    p.add_argument("--password", default="pass")
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="coi-client", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Exit codes: 0 success (check: no MUST failed), 1 a command "
+               "or a MUST check failed, 2 wrong arguments, 3 could not "
+               "connect or log in.")
+    p.add_argument("--version", action="version",
+                   version="coi-client %s" % __version__)
+    p.add_argument("--user", required=True,
+                   help="the account's address (and login name)")
+    p.add_argument("--password",
+                   help="default: $COI_PASSWORD, else asked for on the "
+                        "terminal")
+    p.add_argument("--imap", metavar="HOST[:PORT]",
+                   help="default host: the domain of --user; default port "
+                        "993 with --tls, else 143")
+    p.add_argument("--smtp", metavar="HOST[:PORT]",
+                   help="default host: the IMAP host; default port 465 "
+                        "with --tls, else 587")
     tls = p.add_mutually_exclusive_group()
     tls.add_argument("--tls", action="store_true",
                      help="implicit TLS on both (default ports 993, 465)")
@@ -551,9 +564,17 @@ def main(argv=None):
     p.add_argument("--cafile", metavar="PEM",
                    help="trust these certificates instead of the system's "
                         "(e.g. ./run's .run/tls/cert.pem)")
-    p.add_argument("--filter", choices=FILTER_MODES, default="active")
+    p.add_argument("--filter", choices=FILTER_MODES, default="active",
+                   help="the message filter setup and sync use")
+    p.add_argument("--json", action="store_true",
+                   help="machine-readable output (check: the report)")
+    p.add_argument("--timeout", type=float, default=20, metavar="SECS",
+                   help="how long check waits for each delivery")
+    p.add_argument("--debug", action="store_true",
+                   help="tracebacks instead of one-line errors")
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("check", help="report what the server supports")
+    sub.add_parser("check", help="a conformance report of the server "
+                                 "(cleans up after itself)")
     sub.add_parser("setup", help="enable COI or create the COI folders")
     s = sub.add_parser("send", help="send a chat message")
     s.add_argument("to")
@@ -564,35 +585,165 @@ def main(argv=None):
     b.add_argument("address")
     b = sub.add_parser("unblock", help="unblock a contact")
     b.add_argument("address")
-    args = p.parse_args(argv)
+    return p
 
-    client = CoiClient(parse_hostport(args.imap, 993 if args.tls else 143),
-                       parse_hostport(args.smtp,
-                                      465 if args.tls else
-                                      587 if args.starttls else 25),
-                       args.user, args.password, tls=args.tls,
-                       starttls=args.starttls, cafile=args.cafile,
-                       filter_mode=args.filter)
-    with client:
-        if args.command == "check":
-            print(format_table([("feature", "result", "detail")] + client.check()))
-        elif args.command == "setup":
-            client.setup()
-            print("%s mode, filter %s" % (client.mode, client.filter_mode))
-        elif args.command == "send":
-            msg = client.send_chat(args.to, args.text)
-            print("sent %s" % msg["Message-ID"])
-        elif args.command == "sync":
-            print("filed %d messages" % client.sync())
-        elif args.command in ("block", "unblock"):
-            client.setup()
-            n = client.set_blocked(args.address, args.command == "block")
-            print("%sed %s (%d contact messages written)" % (
-                args.command, args.address, n))
-        elif args.command == "list":
-            for box, uid, frm, subj, mid, _ in client.list_chats():
-                print("%s\t%s\t%s\t%s" % (box, uid, frm, subj))
-    return 0
+
+def client_from_args(args):
+    if not address_is_valid(args.user):
+        raise UsageError("--user %r is not an address (user@domain)" %
+                         args.user)
+    domain = args.user.rpartition("@")[2]
+    imap = parse_hostport(args.imap, domain, 993 if args.tls else 143)
+    smtp = parse_hostport(args.smtp, imap[0], 465 if args.tls else 587)
+    password = args.password
+    if password is None:
+        password = os.environ.get("COI_PASSWORD")
+    if password is None:
+        if not sys.stdin.isatty():
+            raise UsageError("no password: give --password or set "
+                             "COI_PASSWORD")
+        password = getpass.getpass("password for %s: " % args.user)
+    return CoiClient(imap, smtp, args.user, password, tls=args.tls,
+                     starttls=args.starttls, cafile=args.cafile,
+                     filter_mode=args.filter)
+
+
+def connect_error(client, error):
+    """One line for a failed connection or login, with what to try."""
+    host, port = client.imap_addr
+    where = "%s:%d" % (host, port)
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return ("the certificate of %s is not trusted (%s); give the CA with "
+                "--cafile" % (where, error.verify_message))
+    if isinstance(error, ssl.SSLError):
+        return ("TLS with %s failed (%s); is it the right port for %s?" % (
+            where, error.reason or error,
+            "--tls" if client.tls else "--starttls"))
+    if isinstance(error, socket.gaierror):
+        return "cannot resolve %s; give the server with --imap HOST" % host
+    if isinstance(error, ConnectionRefusedError):
+        return ("connection to %s refused; check --imap (and --tls or "
+                "--starttls for the port)" % where)
+    if isinstance(error, (socket.timeout, TimeoutError)):
+        return ("no answer from %s within %ss; is it the right port for %s?"
+                % (where, socket.getdefaulttimeout(),
+                   "--tls" if client.tls else "--starttls"
+                   if client.starttls else "plain IMAP"))
+    if isinstance(error, imaplib.IMAP4.error):
+        text = str(error).strip("b'\"")
+        if "STARTTLS" in text.upper() and client.starttls:
+            return "%s does not offer STARTTLS: %s" % (where, text)
+        return ("login as %s at %s failed: %s; check --user and the "
+                "password" % (client.user, where, text))
+    return "cannot connect to %s: %s" % (where, error)
+
+
+def run_command(client, args, out):
+    if args.command == "check":
+        from coicheck import run_check
+        report = run_check(client, timeout=args.timeout)
+        out(json.dumps(report.as_dict(), indent=2) if args.json
+            else report.format_text())
+        return EXIT_FAILED if report.must_failed else EXIT_OK
+    if args.command == "setup":
+        client.setup()
+        result = {"mode": client.mode, "filter": client.filter_mode}
+        text = "%s mode, filter %s" % (client.mode, client.filter_mode)
+    elif args.command == "send":
+        rcpts = [a.strip() for a in args.to.split(",")]
+        bad = [a for a in rcpts if not address_is_valid(a)]
+        if bad:
+            raise UsageError("not an address: %r" % bad[0])
+        if not args.text:
+            raise UsageError("nothing to send: the text is empty")
+        msg = client.send_chat(rcpts, args.text)
+        result = {"message-id": str(msg["Message-ID"])}
+        text = "sent %s" % msg["Message-ID"]
+    elif args.command == "sync":
+        n = client.sync()
+        result = {"filed": n}
+        text = ("filed %d messages" % n if not client.extended else
+                "nothing to do: the COI server files chats at delivery")
+    elif args.command in ("block", "unblock"):
+        if not address_is_valid(args.address):
+            raise UsageError("not an address: %r" % args.address)
+        client.setup()
+        blocked = args.command == "block"
+        known = any(address_hash(args.address) in hashes
+                    for _, hashes, _ in client.contacts_list())
+        n = client.set_blocked(args.address, blocked)
+        result = {"address": args.address, "blocked": blocked,
+                  "contact-messages-written": n}
+        if n:
+            text = "%sed %s (%d contact messages written)" % (
+                args.command, args.address, n)
+        elif blocked:
+            text = "%s was already blocked" % args.address
+        elif known:
+            text = "%s was not blocked" % args.address
+        else:
+            text = "%s was not blocked: no contact for it" % args.address
+    elif args.command == "list":
+        chats = client.list_chats()
+        result = [{"mailbox": box, "uid": uid, "from": frm, "subject": subj,
+                   "message-id": mid} for box, uid, frm, subj, mid, _ in chats]
+        text = "\n".join("%s\t%s\t%s\t%s" % (c["mailbox"], c["uid"],
+                                              c["from"], c["subject"])
+                         for c in result)
+    out(json.dumps(result, indent=2) if args.json else text)
+    return EXIT_OK
+
+
+def main(argv=None, out=print):
+    args = build_parser().parse_args(argv)
+
+    def fail(code, message):
+        if args.debug:
+            raise
+        print("coi-client: %s" % message, file=sys.stderr)
+        return code
+
+    socket.setdefaulttimeout(max(30.0, args.timeout))
+    try:
+        client = client_from_args(args)
+    except UsageError as e:
+        print("coi-client: %s" % e, file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        client.connect()
+    except (OSError, imaplib.IMAP4.error) as e:
+        client.close()
+        return fail(EXIT_CONNECT, connect_error(client, e))
+    try:
+        return run_command(client, args, out)
+    except UsageError as e:
+        return fail(EXIT_USAGE, str(e))
+    except smtplib.SMTPAuthenticationError as e:
+        return fail(EXIT_CONNECT, "SMTP login as %s at %s:%d failed: %s" % (
+            client.user, *client.smtp_addr, e.smtp_error.decode(
+                errors="replace")))
+    except smtplib.SMTPRecipientsRefused as e:
+        return fail(EXIT_FAILED, "the SMTP server refused %s" % ", ".join(
+            "%s (%s)" % (a, r[1].decode(errors="replace"))
+            for a, r in e.recipients.items()))
+    except (smtplib.SMTPConnectError, smtplib.SMTPServerDisconnected,
+            smtplib.SMTPResponseException) as e:
+        code = getattr(e, "smtp_code", None)
+        if code in (None, -1):
+            return fail(EXIT_FAILED, "%s:%d did not answer as an SMTP server "
+                        "would; check --smtp" % client.smtp_addr)
+        return fail(EXIT_FAILED, "sending at %s:%d failed: %s %s" % (
+            *client.smtp_addr, code, e.smtp_error.decode(errors="replace")))
+    except smtplib.SMTPException as e:
+        return fail(EXIT_FAILED, "sending at %s:%d failed: %s" % (
+            *client.smtp_addr, e))
+    except (OSError, ssl.SSLError) as e:
+        return fail(EXIT_FAILED, "%s (SMTP %s:%d, IMAP %s:%d)" % (
+            e, *client.smtp_addr, *client.imap_addr))
+    except (CoiError, imaplib.IMAP4.error) as e:
+        return fail(EXIT_FAILED, str(e))
+    finally:
+        client.close()
 
 
 if __name__ == "__main__":

@@ -98,3 +98,66 @@ def test_header_addresses():
     from coiclient import header_addresses
     h = headers("From: A <A@X.org>, b@y.org\nFrom: c@z.org")
     assert header_addresses(h) == ["a@x.org", "b@y.org", "c@z.org"]
+
+
+@pytest.mark.parametrize("address, valid", [
+    ("alice@example.org", True),
+    ("Alice.B+tag@Example.ORG", True),
+    ("not an address", False),
+    ("", False),
+    ("@example.org", False),
+    ("alice@", False),
+    ("a,b@example.org", False),
+    ('"quoted"@example.org', False),
+    ("<alice@example.org>", False),
+    ("alice@example.org\n", False),
+    ("a" * 250 + "@x.org", False),
+])
+def test_address_is_valid_as_the_server(address, valid):
+    from coiclient import address_is_valid
+    assert address_is_valid(address) is valid
+
+
+def test_parse_hostport():
+    from coiclient import UsageError, parse_hostport
+    assert parse_hostport(None, "d.example", 143) == ("d.example", 143)
+    assert parse_hostport("h.example", "d", 143) == ("h.example", 143)
+    assert parse_hostport("h.example:1143", "d", 143) == ("h.example", 1143)
+    assert parse_hostport("[2001:db8::1]:993", "d", 1) == ("2001:db8::1", 993)
+    for bad in ("h:x", "h:0", "h:70000", "a:b:c"):
+        with pytest.raises(UsageError):
+            parse_hostport(bad, "d", 143)
+
+
+def test_push_decryption_rfc8291_vector():
+    """The check's reader of WebPush messages against RFC 8291 Appendix
+    A (../shared/specs/rfc8291-vector.txt)."""
+    pytest.importorskip("cryptography")
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from coicheck import PushKeys, b64u_decode
+    keys = PushKeys()
+    keys.private = ec.derive_private_key(int.from_bytes(b64u_decode(
+        "q1dXpw3UpT5VOmu_cf_v6ih07Aems3njxI-JWgLcM94"), "big"),
+        ec.SECP256R1())
+    keys.public_raw = b64u_decode(
+        "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7"
+        "Vd8pZGH6SRpkNtoIAiw4")
+    keys.auth_raw = b64u_decode("BTBZMqHH6r4Tts7J_aSIgg")
+    body = b64u_decode(
+        "DGv6ra1nlYgDCS1FRnbzlwAAEABBBP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMo"
+        "ZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A_yl95bQpu6cVPTpK4Mqgkf"
+        "1CXztLVBSt2Ks3oZwbuwXPXLWyouBWLVWGNWQexSgSxsj_Qulcy4a-fN")
+    assert keys.decrypt(body) == b"When I grow up, I want to be a watermelon"
+
+
+def test_report_exit_code_counts_only_must():
+    from coicheck import Report
+    rep = Report("h:1", "u@example.org")
+    rep.add("a", "SHOULD", "s", "fail", "x")
+    rep.add("b", "MAY", "s", "fail", "x")
+    rep.add("c", "MUST", "s", "skip", "why")
+    assert not rep.must_failed
+    rep.add("d", "MUST", "s", "fail", "x")
+    assert [c.id for c in rep.must_failed] == ["d"]
+    assert rep.as_dict()["summary"] == {"pass": 0, "fail": 3, "skip": 1,
+                                        "must_failed": 1}
