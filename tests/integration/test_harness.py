@@ -26,7 +26,7 @@ def listening_addresses(port):
 
 def test_all_services_listen_on_loopback_only(server):
     for port in (server.imap_port, server.smtp_port, server.lmtp_port,
-                 server.sieve_port):
+                 server.sieve_port, server.turn_port):
         addrs = listening_addresses(port)
         assert addrs, "nothing listens on port %d" % port
         # 0100007F is 127.0.0.1 in /proc's little-endian hex
@@ -97,6 +97,7 @@ def test_status_reports_both_servers(server):
     res = server.script("status")
     assert "Dovecot running" in res.stdout
     assert "Postfix running" in res.stdout
+    assert "coturn running: TURN 127.0.0.1:%d" % server.turn_port in res.stdout
 
 
 def test_system_configuration_untouched(server):
@@ -109,3 +110,22 @@ def test_system_configuration_untouched(server):
             for name in files:
                 path = os.path.join(root, name)
                 assert os.lstat(path).st_mtime < started, path
+
+
+def test_our_modules_are_copies_not_links(server):
+    """The private module directory links the system's modules and copies
+    ours; a system module with one of our names (an installed
+    dovecot-coi) is not linked, so nothing is ever written through a link
+    into the system's module directory."""
+    import os
+    modules = os.path.join(server.state_dir, "modules")
+    ours = set()
+    for root, _, files in os.walk(modules):
+        for name in files:
+            path = os.path.join(root, name)
+            if name.startswith("lib") and "coi" in name:
+                assert not os.path.islink(path), path
+                ours.add(name)
+            elif os.path.islink(path):
+                assert not os.readlink(path).startswith(server.state_dir)
+    assert "lib20_coi_plugin.so" in ours

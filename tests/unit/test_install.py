@@ -1,0 +1,44 @@
+"""make install and make uninstall with DESTDIR are symmetric: what the
+build installs (the plugin modules, the coi-push service, the
+configuration snippet) is all gone again after uninstall. Runs in the
+tree ./test built (scripts/build), into a temporary DESTDIR."""
+
+import os
+import subprocess
+
+import pytest
+
+from test_configure import CONFIGURE
+
+SRC = os.path.dirname(CONFIGURE)
+
+
+def make(*args):
+    # make runs shell scripts: not under ./test --sanitize's libasan
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS")}
+    return subprocess.run(["make", "-s", *args], cwd=SRC, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def files_under(root):
+    return sorted(os.path.relpath(os.path.join(d, f), root)
+                  for d, _, names in os.walk(root) for f in names)
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(SRC, "Makefile")),
+                    reason="the tree is configured by ./test's build")
+def test_install_and_uninstall_are_symmetric(tmp_path):
+    destdir = str(tmp_path / "root")
+    res = make("install", "DESTDIR=" + destdir)
+    assert res.returncode == 0, res.stderr
+    installed = files_under(destdir)
+    names = {os.path.basename(f) for f in installed}
+    for module in ("lib20_coi_plugin.so", "lib30_imap_coi_plugin.so",
+                   "lib95_coi_deliver_plugin.so",
+                   "lib90_sieve_coi_plugin.so", "coi-push", "90-coi.conf"):
+        assert module in names, installed
+    assert not [f for f in installed if f.endswith(".la")], installed
+    res = make("uninstall", "DESTDIR=" + destdir)
+    assert res.returncode == 0, res.stderr
+    assert files_under(destdir) == []
