@@ -175,12 +175,15 @@ def test_change_is_seen_immediately_by_other_sessions(imap_connect, user):
     assert COI_ENABLED not in config(b)
 
 
-def test_delta_chat_server_metadata_reads_keep_working(imap):
+def test_delta_chat_server_metadata_reads_keep_working(server, imap):
     imap.ok("SETMETADATA", '""', "(%s yes)" % COI_ENABLED)
     got = imap.getmetadata("", "/shared/comment", "/shared/admin",
                            "/shared/vendor/deltachat/irohrelay",
                            "/shared/vendor/deltachat/turn",
                            "/shared/vendor/deltachat/maxsmtprecipients")
+    # only the development server's coturn is configured (test_turn.py)
+    turn = got.pop("/shared/vendor/deltachat/turn")
+    assert turn.startswith(b"127.0.0.1:%d:" % server.turn_port), turn
     assert set(got.values()) == {None}
 
 
