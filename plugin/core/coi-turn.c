@@ -23,6 +23,8 @@ const char *coi_turn_credentials(const char *host, unsigned int port,
 	hmac_init(&ctx, secret, secret_size, &hash_method_sha1);
 	hmac_update(&ctx, username, strlen(username));
 	hmac_final(&ctx, digest);
+	/* the context holds state derived from the secret */
+	safe_memset(&ctx, 0, sizeof(ctx));
 
 	str_printfa(value, "%s:%u:%s:", host, port, username);
 	base64_encode(digest, sizeof(digest), value);
