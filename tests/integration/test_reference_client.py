@@ -10,11 +10,13 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from coiclient import (COI_CONFIG, CoiClient, build_parser,
                        client_from_args)
-from coitest.imap import quote
+from coitest.imap import Imap, quote
 from coitest.mail import compose, smtp_send
-from coitest.server import DOVECOT_24, free_ports
+from coitest.server import DOVECOT_24, DevServer, free_ports
 
 CLIENT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                       "client", "coi-client")
@@ -254,27 +256,35 @@ def test_check_on_a_plain_server(server, imap_connect):
     assert lines[-1].endswith("no MUST failed"), lines[-1]
 
 
-def broken_filing_user(server):
-    """COI in imap but not the delivery plugin in LMTP: the capability is
-    there, the filing is not (a forgotten mail_plugins line)."""
+@pytest.fixture(scope="module")
+def no_filing_server():
+    """A server whose LMTP lacks the delivery plugin (a forgotten
+    mail_plugins line): COI is advertised, nothing files chats."""
     if DOVECOT_24:
-        return server.new_custom_user({"mail_plugins/coi_deliver": "no"})
-
-    def plugins(protocol):
-        names = server.mail_plugins(protocol)
-        if protocol == "lmtp":
-            names.remove("coi_deliver")
-        return ",".join(names)
-    # (an empty last alternative would not do: %{if} makes it "yes")
-    expr = plugins("doveadm")
-    for protocol in ("imap", "lmtp"):
-        expr = "%%{if;%%s;eq;%s;%s;%s}" % (protocol, plugins(protocol), expr)
-    return server.new_custom_user({"mail_plugins": expr})
+        conf = "protocol lmtp {\n  mail_plugins {\n    coi_deliver = no\n  }\n}\n"
+    else:
+        conf = ("protocol lmtp {\n  mail_plugins = sieve coi "
+                "notify push_notification coi_push\n}\n")
+    srv = DevServer(extra_conf=conf)
+    srv.start()
+    yield srv
+    srv.cleanup()
 
 
-def test_check_fails_where_delivery_does_not_file(server, imap_connect):
-    user = broken_filing_user(server)
-    res, rep, _ = checked(server, imap_connect, user, "--timeout", "3")
+def test_check_fails_where_delivery_does_not_file(no_filing_server):
+    server = no_filing_server
+    user = server.new_user()
+    conns = []
+
+    def imap_connect(login):
+        conns.append(Imap(server.host, server.imap_port))
+        conns[-1].login(login)
+        return conns[-1]
+    try:
+        res, rep, _ = checked(server, imap_connect, user, "--timeout", "3")
+    finally:
+        for conn in conns:
+            conn.logout()
     got = results(rep)
     assert res.returncode == 1, res.stdout
     assert got["capability.coi"] == "pass"
