@@ -629,6 +629,11 @@ def connect_error(client, error):
                 % (where, socket.getdefaulttimeout(),
                    "--tls" if client.tls else "--starttls"
                    if client.starttls else "plain IMAP"))
+    if isinstance(error, (imaplib.IMAP4.error, EOFError)) and \
+            client.imap is None:
+        # before login: the greeting or the first CAPABILITY
+        return ("%s did not answer as an IMAP server would (%s); check "
+                "--imap" % (where, error))
     if isinstance(error, imaplib.IMAP4.error):
         text = str(error).strip("b'\"")
         if "STARTTLS" in text.upper() and client.starttls:
@@ -711,9 +716,10 @@ def main(argv=None, out=print):
         return EXIT_USAGE
     try:
         client.connect()
-    except (OSError, imaplib.IMAP4.error) as e:
+    except (OSError, imaplib.IMAP4.error, EOFError) as e:
+        message = connect_error(client, e)
         client.close()
-        return fail(EXIT_CONNECT, connect_error(client, e))
+        return fail(EXIT_CONNECT, message)
     try:
         return run_command(client, args, out)
     except UsageError as e:
@@ -742,6 +748,9 @@ def main(argv=None, out=print):
             e, *client.smtp_addr, *client.imap_addr))
     except (CoiError, imaplib.IMAP4.error) as e:
         return fail(EXIT_FAILED, str(e))
+    except Exception as e:  # noqa: BLE001 - a server answering oddly
+        return fail(EXIT_FAILED, "unexpected %s: %s (--debug shows where)" % (
+            type(e).__name__, e))
     finally:
         client.close()
 

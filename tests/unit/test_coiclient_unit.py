@@ -2,6 +2,7 @@
 
 import email
 import email.policy
+import os
 
 import pytest
 
@@ -161,3 +162,33 @@ def test_report_exit_code_counts_only_must():
     assert [c.id for c in rep.must_failed] == ["d"]
     assert rep.as_dict()["summary"] == {"pass": 0, "fail": 3, "skip": 1,
                                         "must_failed": 1}
+
+
+def test_a_server_that_is_not_imap_gets_one_line():
+    """A server that greets and says BYE to the first command: exit 3,
+    one line, no traceback."""
+    import socket
+    import subprocess
+    import sys
+    import threading
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(5)
+
+    def serve():
+        conn, _ = srv.accept()
+        conn.sendall(b"* OK hello\r\n")
+        conn.recv(100)
+        conn.sendall(b"* BYE not really IMAP\r\n")
+        conn.close()
+    threading.Thread(target=serve, daemon=True).start()
+    client = os.path.join(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))), "client", "coi-client")
+    res = subprocess.run(
+        [sys.executable, client, "--imap", "127.0.0.1:%d" %
+         srv.getsockname()[1], "--user", "a@b.example", "--password", "x",
+         "list"], capture_output=True, text=True, timeout=60)
+    srv.close()
+    assert res.returncode == 3
+    assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+    assert "did not answer as an IMAP server" in res.stderr, res.stderr
