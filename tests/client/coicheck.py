@@ -332,20 +332,22 @@ class Checker:
             time.sleep(0.3)
 
     def send_self(self, subject, chat=True, references=None):
-        """A test message from the account to itself; its Message-ID."""
-        if chat and references is None:
-            msg = self.c.compose(self.c.user, subject, subject=subject)
-        else:
-            msg = self.c.compose(self.c.user, subject, subject=subject)
+        """A test message from the account to itself (a chat, or an
+        ordinary mail with the References given); its Message-ID."""
+        msg = self.c.compose(self.c.user, subject, subject=subject)
+        if not chat:
             del msg["Chat-Version"]
-            domain = self.c.user.rpartition("@")[2] or "localhost"
             msg.replace_header("Message-ID", "<coi-check.%s@%s>" % (
-                uuid.uuid4().hex, domain))
+                uuid.uuid4().hex, self.domain))
             if references:
                 msg["References"] = references
         self.sent_ids.append(str(msg["Message-ID"]))
         self.c.send(msg)
         return str(msg["Message-ID"])
+
+    @property
+    def domain(self):
+        return self.c.user.rpartition("@")[2] or "localhost"
 
     def expunge(self, msgid):
         """Removes every copy of msgid: (removed, [mailboxes that
@@ -515,10 +517,9 @@ class Checker:
                  "with message-filter=active an ordinary mail stays in "
                  "INBOX without %s" % CHAT_KEYWORD,
                  "an ordinary mail went to %s" % self.describe(found))
-        domain = c.user.rpartition("@")[2] or "localhost"
         msgid = self.send_self("coi-check reply", chat=False,
                                references="<chat$%s@%s>" % (
-                                   uuid.uuid4().hex, domain))
+                                   uuid.uuid4().hex, self.domain))
         found = self.wait_located(msgid, c.chats)
         r.passed("filter.references", "MUST", spec,
                  [b for b, _, _ in found] == [c.chats],
