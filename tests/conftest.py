@@ -10,6 +10,10 @@ sys.path.insert(0, os.path.join(HERE, "client"))
 from coitest.server import DevServer, SERVER_SCRIPT  # noqa: E402
 from coitest.imap import Imap  # noqa: E402
 
+# tests/package installs the Debian package into the system: only
+# tests/package/run, which builds the package, collects it.
+collect_ignore = [] if os.environ.get("COI_PACKAGE_DEB") else ["package"]
+
 # ./test --sanitize: Dovecot's processes load modules built with ASan and
 # UBSan (COI_MODULES), and so do the tools the tests run (doveadm,
 # dovecot-lda, sievec), which get the same environment from here.
