@@ -7,6 +7,7 @@
 #include "mail-storage-hooks.h"
 #include "coi-user.h"
 #include "coi-attribute.h"
+#include "coi-attribute-list.h"
 #include "coi-storage.h"
 #include "coi-seen.h"
 #include "coi-config-cache.h"
@@ -32,12 +33,16 @@ static struct mail_storage_hooks coi_seen_mail_storage_hooks = {
 static struct mail_storage_hooks coi_webpush_mail_storage_hooks = {
 	.mailbox_allocated = coi_webpush_mailbox_allocated,
 };
+static struct mail_storage_hooks coi_attribute_list_mail_storage_hooks = {
+	.mailbox_allocated = coi_attribute_list_mailbox_allocated,
+};
 
 void coi_plugin_init(struct module *module)
 {
 	mail_storage_hooks_add(module, &coi_mail_storage_hooks);
 	mail_storage_hooks_add(module, &coi_seen_mail_storage_hooks);
 	mail_storage_hooks_add(module, &coi_webpush_mail_storage_hooks);
+	mail_storage_hooks_add(module, &coi_attribute_list_mail_storage_hooks);
 	coi_attributes_register();
 	coi_push_protocols_init();
 }
@@ -51,6 +56,7 @@ void coi_plugin_deinit(void)
 #if !COI_DOVECOT_24
 	coi_settings_deinit();
 #endif
+	mail_storage_hooks_remove(&coi_attribute_list_mail_storage_hooks);
 	mail_storage_hooks_remove(&coi_webpush_mail_storage_hooks);
 	mail_storage_hooks_remove(&coi_seen_mail_storage_hooks);
 	mail_storage_hooks_remove(&coi_mail_storage_hooks);
