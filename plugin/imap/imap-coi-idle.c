@@ -53,6 +53,10 @@ struct imap_coi_idle_mailbox {
 	struct timeout *to_window;
 	unsigned int window_msecs;
 	bool changed_in_window;
+	/* the watch was stopped while a window was open (NOTIFY stops it
+	   for the command that reports a change): what changed after the
+	   report was not seen */
+	bool unwatched_in_window;
 };
 
 static MODULE_CONTEXT_DEFINE_INIT(imap_coi_idle_storage_module,
@@ -168,11 +172,25 @@ static void imap_coi_idle_notify_changes(struct mailbox *box)
 {
 	struct imap_coi_idle_mailbox *ibox = IMAP_COI_IDLE_CONTEXT(box);
 
+	if (ibox->to_window != NULL)
+		ibox->unwatched_in_window = TRUE;
 	/* Dovecot's watches first, so that ours are the last ones added */
 	ibox->module_ctx.super.notify_changes(box);
 	imap_coi_idle_unwatch(ibox);
-	if (box->notify_callback != NULL)
-		imap_coi_idle_watch(box, ibox);
+	if (box->notify_callback == NULL)
+		return;
+	imap_coi_idle_watch(box, ibox);
+	if (ibox->unwatched_in_window) {
+		/* A report at the first change comes before the rest of a
+		   delivery (Dovecot's own report waits 500 ms for it): when
+		   the watch was stopped right after it, report once more,
+		   from the ioloop rather than inside this call. */
+		ibox->unwatched_in_window = FALSE;
+		ibox->changed_in_window = TRUE;
+		ibox->window_msecs = ibox->base_window_msecs;
+		ibox->to_window = timeout_add_short(0,
+			imap_coi_idle_window_end, box);
+	}
 }
 
 static void imap_coi_idle_close(struct mailbox *box)
@@ -180,6 +198,7 @@ static void imap_coi_idle_close(struct mailbox *box)
 	struct imap_coi_idle_mailbox *ibox = IMAP_COI_IDLE_CONTEXT(box);
 
 	imap_coi_idle_unwatch(ibox);
+	ibox->unwatched_in_window = FALSE;
 	ibox->module_ctx.super.close(box);
 }
 
