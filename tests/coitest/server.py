@@ -108,11 +108,13 @@ class DevServer:
         os.chmod(self.state_dir, 0o755)
         (self.imap_port, self.smtp_port, self.lmtp_port,
          self.sieve_port, self.imaps_port, self.smtps_port,
-         self.turn_port) = free_ports(7)
+         self.turn_port, self.pgsql_port) = free_ports(8)
         self.extra_conf = extra_conf
         self.host = "127.0.0.1"
         # COI_MAIL_FORMAT=maildir|sdbox|mdbox, as for ./run
         self.mail_format = os.environ.get("COI_MAIL_FORMAT", "sdbox")
+        # COI_ATTRIBUTE_DICT=file|pgsql, as for ./run
+        self.attribute_dict = os.environ.get("COI_ATTRIBUTE_DICT", "file")
         # every user made, in order: the resync check looks at the ones
         # a test made
         self.users = []
@@ -129,6 +131,7 @@ class DevServer:
             "COI_IMAPS_PORT": str(self.imaps_port),
             "COI_SMTPS_PORT": str(self.smtps_port),
             "COI_TURN_PORT": str(self.turn_port),
+            "COI_PGSQL_PORT": str(self.pgsql_port),
         })
         if self.extra_conf:
             path = os.path.join(self.state_dir, "extra-input.conf")
@@ -176,6 +179,32 @@ class DevServer:
     def home(self, user):
         local, domain = user.split("@")
         return os.path.join(self.state_dir, "mail", domain, local)
+
+    def forget_attributes(self, user):
+        """Removes the user's mail attributes behind Dovecot's back: the
+        dict file, or the user's rows in the PostgreSQL dict."""
+        if self.attribute_dict == "pgsql":
+            self.psql("DELETE FROM mail_attribute_private "
+                      "WHERE username = '%s'" % user.replace("'", "''"))
+        else:
+            os.unlink(os.path.join(self.home(user), "dovecot-attributes"))
+
+    def psql(self, sql):
+        """Runs sql in the private PostgreSQL of COI_ATTRIBUTE_DICT=pgsql
+        as the database's owner; returns the rows, unaligned."""
+        with open(os.path.join(self.state_dir, "pgsql", "password")) as f:
+            password = f.read().strip()
+        bindir = sorted(
+            (d for d in os.listdir("/usr/lib/postgresql") if d.isdigit()),
+            key=int)[-1]
+        res = subprocess.run(
+            [os.path.join("/usr/lib/postgresql", bindir, "bin", "psql"),
+             "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+             "-p", str(self.pgsql_port), "-U", "coi", "-d", "coi",
+             "-c", sql],
+            env=dict(os.environ, PGPASSWORD=password),
+            capture_output=True, text=True, check=True)
+        return res.stdout
 
     def mailbox_dir(self, user, box):
         """The directory of a mailbox ("INBOX", "COI/Chats") in the

@@ -1,5 +1,7 @@
 """The COI configuration tree in IMAP METADATA (coi-server-spec.md)."""
 
+import os
+
 import pytest
 
 from coitest.imap import (COI_CONFIG, COI_ENABLED, COI_MAILBOX_ROOT,
@@ -8,6 +10,30 @@ from coitest.imap import (COI_CONFIG, COI_ENABLED, COI_MAILBOX_ROOT,
 
 def config(imap):
     return imap.getmetadata("", COI_CONFIG, depth=1)
+
+
+def test_configuration_lives_in_the_attribute_dict(server, imap, user):
+    """Where the server keeps it (COI_ATTRIBUTE_DICT): ./test's runs with
+    PostgreSQL must really use it, and a listing with DEPTH (which
+    Dovecot's SQL dict cannot do below the top level by itself) finds
+    it."""
+    assert imap.setmetadata("", COI_ENABLED, "yes").status == "OK"
+    attr_file = os.path.join(server.home(user), "dovecot-attributes")
+    if server.attribute_dict == "pgsql":
+        rows = server.psql(
+            "SELECT attribute || '=' || value FROM mail_attribute_private "
+            "WHERE username = '%s'" % user).splitlines()
+        assert ("vendor/vendor.dovecot/pvt/server/vendor/vendor.dovecot/"
+                "coi/config/enabled=yes") in rows, rows
+        assert not os.path.exists(attr_file)
+    else:
+        assert server.attribute_dict == "file"
+        with open(attr_file) as f:
+            assert "coi/config/enabled" in f.read()
+    assert config(imap)[COI_ENABLED] == b"yes"
+    deep = imap.getmetadata("", "/private/vendor/vendor.dovecot",
+                            depth="infinity")
+    assert deep[COI_ENABLED] == b"yes", deep
 
 
 def test_capability_coi_only_after_authentication(server, user):

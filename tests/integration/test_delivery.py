@@ -462,9 +462,8 @@ def test_config_changes_apply_to_the_next_delivery_of_the_same_process(
         server.doveadm("mailbox", "metadata", "set", "-u", user, "-s", "",
                        COI_ENABLED, "yes")
         assert where(chat_to()) == "COI/Chats"
-        # the attribute file removed behind Dovecot's back: unconfigured
-        home = server.home(user)
-        os.unlink(os.path.join(home, "dovecot-attributes"))
+        # the attributes removed behind Dovecot's back: unconfigured
+        server.forget_attributes(user)
         subject = chat_to()
         assert fetch_all(imap, "INBOX")[-1] == (set(), subject)
         # the other user's configuration was never affected
