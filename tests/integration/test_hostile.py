@@ -393,4 +393,4 @@ def test_invalid_settings_are_logged_once_and_defaulted():
         assert_no_crash(srv, offset)
         coi_push_pid(srv)
     finally:
-        srv.stop()
+        srv.cleanup()
