@@ -19,7 +19,8 @@ coi_delivery_decide(struct mail_user *user, struct mail *mail,
 	/* The configuration is cached per process (one stat() per read), and
 	   blocking applies to every message of a COI user, chat or not. */
 	if (coi_config_read(user, &config, &error) < 0) {
-		e_error(event, "coi: %s - delivering without COI", error);
+		coi_user_attribute_error(user, event,
+			"coi: %s - delivering without COI", error);
 		return COI_DELIVERY_PLAIN;
 	}
 	if (!config.enabled)

@@ -290,8 +290,8 @@ coi_devicetoken_recipients_get(struct mail_user *user, pool_t pool)
 	T_BEGIN {
 		ret = coi_devicetoken_list(user, pool, &rcpts->tokens, &error);
 		if (ret < 0) {
-			e_error(user->event, "coi: Failed to read device "
-				"tokens: %s", error);
+			coi_user_attribute_error(user, user->event,
+				"coi: Failed to read device tokens: %s", error);
 		}
 	} T_END;
 	if (ret < 0)

@@ -3,6 +3,7 @@
 #include "lib.h"
 #include "coi-compat.h"
 #include "array.h"
+#include "ioloop.h"
 #include "mail-user.h"
 #include "mail-namespace.h"
 #include "mail-storage-private.h"
@@ -107,6 +108,28 @@ void coi_user_namespaces_created(struct mail_namespace *namespaces)
 bool coi_user_has_plugin(struct mail_user *user)
 {
 	return COI_USER_CONTEXT(user) != NULL;
+}
+
+void coi_user_attribute_error(struct mail_user *user, struct event *event,
+			      const char *format, ...)
+{
+	struct coi_user *cuser = COI_USER_CONTEXT(user);
+	const char *msg;
+	va_list args;
+
+	va_start(args, format);
+	msg = t_strdup_vprintf(format, args);
+	va_end(args);
+
+	if (cuser != NULL && cuser->attribute_error_time != 0 &&
+	    ioloop_time - cuser->attribute_error_time <
+	    COI_USER_ATTRIBUTE_ERROR_SECS) {
+		e_debug(event, "%s", msg);
+		return;
+	}
+	if (cuser != NULL)
+		cuser->attribute_error_time = ioloop_time;
+	e_error(event, "%s", msg);
 }
 
 bool coi_user_is_ready(struct mail_user *user)

@@ -41,6 +41,9 @@ struct coi_user {
 	/* What the core decided about the delivery now running
 	   (coi-delivery.h). */
 	enum coi_delivery_kind delivery_kind;
+
+	/* when coi_user_attribute_error() last logged an error */
+	time_t attribute_error_time;
 };
 
 extern MODULE_CONTEXT_DEFINE(coi_user_module, &mail_user_module_register);
@@ -54,6 +57,14 @@ void coi_user_namespaces_created(struct mail_namespace *namespaces);
    (capabilities, internal attributes) use this to give every other user
    plain Dovecot behaviour. */
 bool coi_user_has_plugin(struct mail_user *user);
+/* Logs a failure to read the user's mail attributes to event: as an
+   error, or as a debug message when an error was logged for the user less
+   than COI_USER_ATTRIBUTE_ERROR_SECS ago. With the attribute dict down,
+   every read of a delivery fails the same way (configuration,
+   subscriptions, tokens): the first error tells it. */
+#define COI_USER_ATTRIBUTE_ERROR_SECS 60
+void coi_user_attribute_error(struct mail_user *user, struct event *event,
+			      const char *format, ...) ATTR_FORMAT(3, 4);
 /* TRUE if the user has the plugin and its namespaces exist, so that the
    mailbox root and folder names below are known. */
 bool coi_user_is_ready(struct mail_user *user);

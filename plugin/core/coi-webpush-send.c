@@ -310,8 +310,8 @@ coi_webpush_validated_read(struct mail_user *user, string_t *out)
 	t_array_init(&ids, 8);
 	if (coi_webpush_subscription_ids(box, pool_datastack_create(),
 					 &ids) < 0) {
-		e_error(user->event, "coi: Failed to list WebPush "
-			"subscriptions: %s",
+		coi_user_attribute_error(user, user->event,
+			"coi: Failed to list WebPush subscriptions: %s",
 			mailbox_get_last_internal_error(box, NULL));
 		result = -1;
 	}
